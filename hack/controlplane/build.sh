@@ -28,7 +28,7 @@ build() { # name dir package ldflags
   echo "controlplane: building $name from $pkg (cached afterwards in $out)" >&2
   local log
   log=$(mktemp)
-  if ! (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$pkg") >"$log" 2>&1; then
+  if ! (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$name.tmp" "$pkg") >"$log" 2>&1; then
     echo "controlplane: FAILED to build $name ($pkg):" >&2
     tail -n 40 "$log" >&2
     rm -f "$log" "$out/$name.tmp"

@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The vpnuser-operator Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -18,70 +18,205 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// Annotations that steer the operator for one object.
+const (
+	// AnnotationAdopt set to "true" lets the operator take over a cloud user of the same
+	// name that already exists on the server, instead of reporting NameConflict.
+	AnnotationAdopt = "vpn.huaweicloud.io/adopt"
+	// AnnotationPaused set to "true" stops every cloud call for the object until removed.
+	AnnotationPaused = "vpn.huaweicloud.io/paused"
 
-// VpnUserSpec defines the desired state of VpnUser
-type VpnUserSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+	// Finalizer keeps a VpnUser until its cloud user is deleted (or orphaned).
+	Finalizer = "vpn.huaweicloud.io/finalizer"
 
-	// foo is an example field of VpnUser. Edit vpnuser_types.go to remove/update
+	// DefaultPasswordKey is the key read from the password Secret when none is given.
+	DefaultPasswordKey = "password"
+)
+
+// DeletionPolicy says what happens to the cloud user when its VpnUser is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the cloud user with the VpnUser.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the cloud user in place.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// SecretKeyReference names a key of a Secret in the VpnUser's own namespace.
+type SecretKeyReference struct {
+	// name of the Secret, in the same namespace as the VpnUser.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="passwordSecretRef.name must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	Name string `json:"name"`
+
+	// key of the Secret's data that holds the password.
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	// +kubebuilder:default=password
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="passwordSecretRef.key must be a valid Secret key: letters, digits, '-', '_' and '.'"
+	Key string `json:"key,omitempty"`
 }
 
-// VpnUserStatus defines the observed state of VpnUser.
+// VpnUserSpec is the desired state of a user of a Huawei Cloud P2C VPN server.
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.userName) == has(self.userName) && (!has(self.userName) || self.userName == oldSelf.userName)",message="userName is immutable: the cloud cannot rename a user; create a new VpnUser instead"
+type VpnUserSpec struct {
+	// vpnServerId is the UUID of the P2C VPN server (client authentication LOCAL_PASSWORD,
+	// state ACTIVE) that holds the user. Immutable.
+	// +required
+	// +kubebuilder:validation:MaxLength=36
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="vpnServerId must be a UUID, such as 7625fd92-2e20-4e4d-8c56-66f110fbfaa8"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="vpnServerId is immutable: a user cannot move to another server; create a new VpnUser instead"
+	VpnServerID string `json:"vpnServerId"`
+
+	// userName is the user's name in the cloud, unique on its server. Defaults to
+	// metadata.name. 4 to 32 letters, digits, '.', '_' or '-'. Immutable.
+	// +optional
+	// +kubebuilder:validation:MinLength=4
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+$')",message="userName may contain only letters, digits, '.', '_' and '-'"
+	// +kubebuilder:validation:XValidation:rule="!self.lowerAscii().startsWith('l3sw_') && !(self.lowerAscii() in ['link', 'cascade', 'securenat', 'localbridge', 'administrator'])",message="userName is reserved by the cloud: names starting with L3SW_ and link, Cascade, SecureNAT, localbridge, administrator (in any letter case) are refused"
+	UserName string `json:"userName,omitempty"`
+
+	// description of the user: up to 64 letters, digits or '_' (no spaces).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_]*$')",message="description may contain only letters, digits and '_' (no spaces)"
+	Description string `json:"description,omitempty"`
+
+	// userGroupId is the UUID of a user group of the same server.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="userGroupId must be a UUID, such as 7625fd92-2e20-4e4d-8c56-66f110fbfaa8"
+	UserGroupID string `json:"userGroupId,omitempty"`
+
+	// passwordSecretRef points at the user's password in a Secret of this namespace.
+	// A changed password is applied to the cloud with a password reset.
+	// +required
+	PasswordSecretRef SecretKeyReference `json:"passwordSecretRef"`
+
+	// deletionPolicy says whether deleting the VpnUser deletes the cloud user (Delete,
+	// the default) or leaves it (Orphan).
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// AppliedSecret records which version of the password Secret was last applied to the
+// cloud. It never holds the password or a hash of it.
+type AppliedSecret struct {
+	// name of the Secret.
+	Name string `json:"name"`
+	// key of the Secret's data.
+	Key string `json:"key"`
+	// uid of the Secret, so that a Secret deleted and created again counts as new.
+	UID string `json:"uid"`
+	// resourceVersion of the Secret when its password was applied.
+	ResourceVersion string `json:"resourceVersion"`
+}
+
+// VpnUserStatus is what the operator last saw of the cloud user.
 type VpnUserStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// id of the user in the cloud.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// userName as the cloud reports it.
+	// +optional
+	UserName string `json:"userName,omitempty"`
+	// description as the cloud reports it.
+	// +optional
+	Description string `json:"description,omitempty"`
+	// userGroupId as the cloud reports it.
+	// +optional
+	UserGroupID string `json:"userGroupId,omitempty"`
+	// userGroupName as the cloud reports it.
+	// +optional
+	UserGroupName string `json:"userGroupName,omitempty"`
+	// createdAt is the cloud's creation time of the user.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+	// updatedAt is the cloud's last update time of the user.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
+	// appliedPasswordSecret is the version of the password Secret whose password the
+	// cloud user has.
+	// +optional
+	AppliedPasswordSecret *AppliedSecret `json:"appliedPasswordSecret,omitempty"`
 
-	// conditions represent the current state of the VpnUser resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// rejectedPasswordSecret is the version of the password Secret whose password the
+	// cloud refused (for example one of the user's last 5 passwords). The operator does not
+	// try it again; a new version of the Secret is tried once.
+	// +optional
+	RejectedPasswordSecret *AppliedSecret `json:"rejectedPasswordSecret,omitempty"`
+
+	// pendingCreateToken is the idempotency token (X-Client-Token) of a create that may
+	// have reached the cloud before the user's id was recorded. It is written before the
+	// create is sent and cleared once the outcome is known, so that a retried create
+	// reuses it and a deletion looks the user up by name instead of leaking it.
+	// +optional
+	PendingCreateToken string `json:"pendingCreateToken,omitempty"`
+
+	// recreations counts how often the cloud user was found deleted out of band and
+	// created again; each attempt uses its own idempotency token.
+	// +optional
+	Recreations int32 `json:"recreations,omitempty"`
+
+	// observedGeneration is the generation of the spec that was last fully processed.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (the summary), Reconciling and Stalled (as kstatus reads them).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// VpnUser is a user of a Huawei Cloud P2C (client-to-cloud) VPN server.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-
-// VpnUser is the Schema for the vpnusers API
+// +kubebuilder:resource:shortName=vpnu;vpnuser,categories=huaweicloud
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="User ID",type=string,JSONPath=`.status.id`
+// +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.spec.vpnServerId`,priority=1
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.status.userGroupName`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="has(self.spec.userName) || (size(self.metadata.name) >= 4 && size(self.metadata.name) <= 32 && !self.metadata.name.startsWith('l3sw_') && !(self.metadata.name in ['link', 'cascade', 'securenat', 'localbridge', 'administrator']))",message="metadata.name is used as the cloud user name when spec.userName is not set, so it must then be 4 to 32 characters and not a reserved name; set spec.userName"
 type VpnUser struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is a standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitzero"`
 
-	// spec defines the desired state of VpnUser
+	// spec is the desired state of the VPN user.
 	// +required
 	Spec VpnUserSpec `json:"spec"`
 
-	// status defines the observed state of VpnUser
+	// status is what the operator last saw of the cloud user.
 	// +optional
 	Status VpnUserStatus `json:"status,omitzero"`
 }
 
+// CloudUserName is the name of the user in the cloud: spec.userName, or metadata.name.
+func (u *VpnUser) CloudUserName() string {
+	if u.Spec.UserName != "" {
+		return u.Spec.UserName
+	}
+	return u.Name
+}
+
 // +kubebuilder:object:root=true
 
-// VpnUserList contains a list of VpnUser
+// VpnUserList contains a list of VpnUser.
 type VpnUserList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitzero"`
@@ -89,8 +224,5 @@ type VpnUserList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(func(s *runtime.Scheme) error {
-		s.AddKnownTypes(SchemeGroupVersion, &VpnUser{}, &VpnUserList{})
-		return nil
-	})
+	SchemeBuilder.Register(&VpnUser{}, &VpnUserList{})
 }

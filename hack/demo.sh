@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# make demo: the operator's main job on embedded defaults. It starts a local control plane
+# (etcd + kube-apiserver built from source), the fake Huawei Cloud VPN API on loopback and
+# the operator binary, applies config/samples with real kubectl, waits for the VpnUsers to
+# be Ready and shows what the cloud now holds. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin="$root/bin"
+kubectl="$bin/k8s/kubectl"
+work=$(mktemp -d "${TMPDIR:-/tmp}/vpnuser-demo.XXXXXX")
+kubeconfig="$work/kubeconfig"
+pids=()
+
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "demo: stopping the operator, the fake cloud and the local control plane"
+  # Stop in reverse order of start, each with SIGTERM so that it cleans up after itself.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  rm -rf "$work"
+  echo "demo: stopped; nothing left running"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for_file() { # file seconds what logfile
+  for _ in $(seq 1 $(($2 * 10))); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  echo "demo: $3 did not start in $2s; its log:" >&2
+  tail -n 30 "$4" >&2
+  exit 1
+}
+
+echo "demo: starting the local control plane (etcd + kube-apiserver v1.37.2 with the VpnUser CRD)"
+"$bin/localcluster" -kubeconfig-out "$kubeconfig" -ready-file "$work/cluster.ready" >"$work/localcluster.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/cluster.ready" 60 "the local control plane" "$work/localcluster.log"
+export KUBECONFIG="$kubeconfig"
+
+echo "demo: starting the fake Huawei Cloud VPN API on loopback"
+"$bin/fakecloud" -listen 127.0.0.1:0 -url-file "$work/fakecloud.url" >"$work/fakecloud.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/fakecloud.url" 30 "the fake cloud" "$work/fakecloud.log"
+fake=$(cat "$work/fakecloud.url")
+
+echo "demo: starting the operator (bin/manager) against $fake"
+# The fake cloud's demo credentials, as the operator would read them from a Secret.
+eval "$("$bin/fakecloud" -print-env)"
+export HUAWEICLOUD_SDK_REGION=ap-southeast-1
+"$bin/manager" --vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 \
+  --metrics-bind-address 0 >"$work/operator.log" 2>&1 &
+pids+=($!)
+
+echo "demo: applying config/samples with kubectl"
+"$kubectl" apply -k config/samples
+echo "demo: waiting for every VpnUser to be Ready"
+if ! "$kubectl" wait vpnuser --all --for=condition=Ready --timeout=90s; then
+  echo "demo: not every VpnUser became Ready; the operator's log says:" >&2
+  tail -n 30 "$work/operator.log" >&2
+fi
+
+echo
+"$kubectl" get vpnusers -o wide
+echo
+echo "demo: what the fake cloud holds now (GET $fake/_fake/users):"
+curl -fsS "$fake/_fake/users" | python3 -m json.tool 2>/dev/null || curl -fsS "$fake/_fake/users"
+echo
+
+cat <<EOF
+
+Try it against the running system (in another terminal):
+
+  export KUBECONFIG=$kubeconfig
+  alias kubectl=$kubectl
+
+  # Rotate a password: the operator resets it in the cloud once.
+  kubectl patch secret alice-password --type merge -p '{"stringData":{"password":"N3w-Passw0rd!"}}'
+  kubectl get events --field-selector involvedObject.name=alice
+
+  # Drift, as if someone changed the user in the console: the operator puts it back.
+  curl -X PATCH $fake/_fake/users/\$(kubectl get vpnuser alice -o jsonpath='{.status.id}') \\
+       -d '{"description":"changed_in_console"}'
+  # Within 30 s (the demo's --sync-period) the description is back and an event says so:
+  kubectl get vpnuser alice -o jsonpath='{.status.description}{"\n"}'
+  kubectl get events --field-selector involvedObject.name=alice
+
+  # Delete: the cloud user goes with it (deletionPolicy: Delete).
+  kubectl delete vpnuser bob && curl -s $fake/_fake/users
+
+The operator's log: $work/operator.log
+Press Ctrl-C to stop everything.
+EOF
+
+# Wait until Ctrl-C, or until one of the processes dies.
+wait -n "${pids[@]}" || true
+echo "demo: a process stopped unexpectedly; see the logs in $work" >&2

@@ -18,6 +18,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Annotations that steer the operator for one object.
@@ -224,5 +225,8 @@ type VpnUserList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&VpnUser{}, &VpnUserList{})
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &VpnUser{}, &VpnUserList{})
+		return nil
+	})
 }

@@ -1,0 +1,586 @@
+package vpnapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Operation names, as used in APIError.Operation, metrics labels and the fake's call log.
+const (
+	OpCreate        = "create"
+	OpShow          = "show"
+	OpList          = "list"
+	OpUpdate        = "update"
+	OpDelete        = "delete"
+	OpResetPassword = "reset_password"
+)
+
+// Defaults of Config.
+const (
+	DefaultQPS            = 10
+	DefaultBurst          = 20
+	DefaultTimeout        = 30 * time.Second
+	DefaultMaxRetries     = 4
+	DefaultUserAgent      = "vpnuser-operator/dev"
+	DefaultPageSize       = 100
+	MaxPageSize           = 500
+	DefaultRetryBaseDelay = 250 * time.Millisecond
+	DefaultRetryMaxDelay  = 5 * time.Second
+)
+
+const (
+	maxResponseSize = 4 << 20
+	maxListPages    = 1000
+	contentTypeJSON = "application/json;charset=UTF-8"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Region is the cloud region, e.g. ap-southeast-1; it names the default endpoint.
+	Region string
+	// Endpoint overrides "https://vpn."+Region+".myhuaweicloud.com"; http:// is allowed
+	// (a local fake). It may carry a path prefix.
+	Endpoint string
+	// Credentials sign every attempt; they are asked for before each one.
+	Credentials CredentialsProvider
+	// QPS and Burst set a client-side rate limiter shared by all callers of the Client.
+	// QPS <= 0 means no limit; Burst <= 0 means DefaultBurst. DefaultQPS is a sensible QPS.
+	QPS   float64
+	Burst int
+	// Limiter, when set, is used instead of one made from QPS and Burst, so that several
+	// clients can share one.
+	Limiter *rate.Limiter
+	// Timeout bounds each attempt; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxRetries bounds the attempts after the first; 0 means DefaultMaxRetries, < 0 none.
+	MaxRetries int
+	// RetryBaseDelay and RetryMaxDelay bound the jittered exponential back-off between
+	// attempts (0 means the defaults). A Retry-After longer than RetryMaxDelay is not
+	// waited for: the error is returned, for the caller to come back later.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// PageSize is the limit of each list page, 1 to 500; 0 means DefaultPageSize.
+	PageSize int
+	// UserAgent is sent (and signed) with every request; "" means DefaultUserAgent.
+	UserAgent string
+	// HTTPClient sends the requests; nil means a client that does not follow redirects.
+	HTTPClient *http.Client
+	// Metrics, when set, records every attempt.
+	Metrics *Metrics
+	// Now gives the time of X-Sdk-Date; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client calls the VPN user API of one endpoint. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	creds      CredentialsProvider
+	limiter    *rate.Limiter
+	http       *http.Client
+	timeout    time.Duration
+	maxRetries int
+	baseDelay  time.Duration
+	maxDelay   time.Duration
+	pageSize   int
+	userAgent  string
+	metrics    *Metrics
+	now        func() time.Time
+}
+
+// New checks cfg and makes a Client.
+func New(cfg Config) (*Client, error) {
+	base, err := endpointURL(cfg.Region, cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Credentials == nil {
+		return nil, errors.New("vpn api: config: no credentials provider")
+	}
+	if cfg.PageSize < 0 || cfg.PageSize > MaxPageSize {
+		return nil, fmt.Errorf("vpn api: config: page size %d is not within 1 to %d", cfg.PageSize, MaxPageSize)
+	}
+	if cfg.Timeout < 0 || cfg.RetryBaseDelay < 0 || cfg.RetryMaxDelay < 0 {
+		return nil, errors.New("vpn api: config: timeout and retry delays must not be negative")
+	}
+	c := &Client{
+		base:       base,
+		creds:      cfg.Credentials,
+		limiter:    cfg.Limiter,
+		http:       cfg.HTTPClient,
+		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
+		maxRetries: cfg.MaxRetries,
+		baseDelay:  orDefault(cfg.RetryBaseDelay, DefaultRetryBaseDelay),
+		maxDelay:   orDefault(cfg.RetryMaxDelay, DefaultRetryMaxDelay),
+		pageSize:   orDefault(cfg.PageSize, DefaultPageSize),
+		userAgent:  orDefault(cfg.UserAgent, DefaultUserAgent),
+		metrics:    cfg.Metrics,
+		now:        cfg.Now,
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.limiter == nil && cfg.QPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.QPS), orDefault(cfg.Burst, DefaultBurst))
+	}
+	if c.http == nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		// Every request goes to one host: keep enough idle connections for the workers.
+		transport.MaxIdleConnsPerHost = 32
+		c.http = &http.Client{
+			Transport: transport,
+			// A redirect would send the signed request elsewhere: report it instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// endpointURL gives the base URL of the API, checked.
+func endpointURL(region, endpoint string) (*url.URL, error) {
+	if endpoint == "" {
+		if region == "" {
+			return nil, errors.New("vpn api: config: neither a region nor an endpoint")
+		}
+		for i := 0; i < len(region); i++ {
+			if c := region[i]; !isLetterOrDigit(c) && c != '-' {
+				return nil, fmt.Errorf("vpn api: config: region %q may contain only letters, digits and '-'", region)
+			}
+		}
+		endpoint = "https://vpn." + region + ".myhuaweicloud.com"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		if strings.Contains(endpoint, "@") {
+			endpoint = "(with user info, not shown)"
+		}
+		return nil, fmt.Errorf("vpn api: config: endpoint %q is not a URL such as https://vpn.example.com", endpoint)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("vpn api: config: endpoint %q must start with https:// or http://", endpoint)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("vpn api: config: endpoint %q has no host", endpoint)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("vpn api: config: endpoint %q must not carry user info, a query or a fragment", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// CreateUser creates a user on a VPN server and returns its id. clientToken (the
+// X-Client-Token, a UUID) makes the create idempotent; only a create with a token is
+// retried.
+func (c *Client) CreateUser(ctx context.Context, serverID string, req CreateUserRequest, clientToken string) (string, error) {
+	body := mustMarshal(createUserBody{User: createUserFields{
+		Name:        req.Name,
+		Password:    req.Password.Reveal(),
+		Description: req.Description,
+		UserGroupID: req.UserGroupID,
+	}})
+	ans, err := c.do(ctx, request{
+		op: OpCreate, method: http.MethodPost, serverID: serverID, body: body,
+		clientToken: clientToken, secrets: []Secret{req.Password}, retry: clientToken != "",
+	})
+	if err != nil {
+		return "", err
+	}
+	var r userResponse
+	if err := ans.decode(&r); err != nil {
+		return "", err
+	}
+	if r.User.ID == "" {
+		return "", ans.malformed(errors.New("no user id"))
+	}
+	return r.User.ID, nil
+}
+
+// GetUser shows a user; a user that does not exist gives an error for which IsNotFound
+// is true.
+func (c *Client) GetUser(ctx context.Context, serverID, userID string) (*User, error) {
+	ans, err := c.do(ctx, request{op: OpShow, method: http.MethodGet, serverID: serverID, userID: userID, retry: true})
+	if err != nil {
+		return nil, err
+	}
+	return ans.user()
+}
+
+// ListUsers lists every user of a VPN server, following page_info.next_marker.
+func (c *Client) ListUsers(ctx context.Context, serverID string) ([]User, error) {
+	users := []User{}
+	seen := map[string]bool{}
+	marker := ""
+	for range maxListPages {
+		q := url.Values{"limit": {strconv.Itoa(c.pageSize)}}
+		if marker != "" {
+			q.Set("marker", marker)
+		}
+		ans, err := c.do(ctx, request{op: OpList, method: http.MethodGet, serverID: serverID, query: q, retry: true})
+		if err != nil {
+			return nil, err
+		}
+		var page listResponse
+		if err := ans.decode(&page); err != nil {
+			return nil, err
+		}
+		for _, w := range page.Users {
+			if !seen[w.ID] {
+				seen[w.ID] = true
+				users = append(users, w.user())
+			}
+		}
+		next := page.PageInfo.NextMarker
+		if next == "" || next == marker || len(page.Users) == 0 {
+			return users, nil
+		}
+		marker = next
+	}
+	return nil, &TransportError{Operation: OpList, Err: fmt.Errorf("more than %d pages", maxListPages)}
+}
+
+// UpdateUser changes the description and/or the group of a user; a nil field is left
+// as it is. It returns the user as the cloud shows it afterwards.
+func (c *Client) UpdateUser(ctx context.Context, serverID, userID string, req UpdateUserRequest) (*User, error) {
+	body := mustMarshal(updateUserBody{User: updateUserFields(req)})
+	ans, err := c.do(ctx, request{
+		op: OpUpdate, method: http.MethodPut, serverID: serverID, userID: userID, body: body, retry: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	u, err := ans.user()
+	if err == nil || !errors.Is(err, errNoUser) {
+		return u, err
+	}
+	// The update answered without echoing the user: read it.
+	return c.GetUser(ctx, serverID, userID)
+}
+
+// DeleteUser deletes a user. A user that does not exist gives an error for which
+// IsNotFound is true, except on a retry, where it means an earlier attempt succeeded.
+func (c *Client) DeleteUser(ctx context.Context, serverID, userID string) error {
+	_, err := c.do(ctx, request{
+		op: OpDelete, method: http.MethodDelete, serverID: serverID, userID: userID,
+		retry: true, goneOnRetryIsDone: true,
+	})
+	return err
+}
+
+// ResetPassword sets a new password. It is never retried: a reset that reached the cloud
+// makes the same reset fail (a new password must differ from the last five).
+func (c *Client) ResetPassword(ctx context.Context, serverID, userID string, newPassword Secret) error {
+	body := mustMarshal(resetPasswordBody{NewPassword: newPassword.Reveal()})
+	_, err := c.do(ctx, request{
+		op: OpResetPassword, method: http.MethodPost, serverID: serverID, userID: userID,
+		suffix: "reset-password", body: body, secrets: []Secret{newPassword},
+	})
+	return err
+}
+
+// request is one operation, sent in one or more attempts.
+type request struct {
+	op          string
+	method      string
+	serverID    string
+	userID      string // "" for the collection
+	suffix      string // after the user id
+	query       url.Values
+	body        []byte
+	clientToken string
+	// secrets are scrubbed from any error message, should a server echo one.
+	secrets []Secret
+	retry   bool
+	// goneOnRetryIsDone makes a 404 on a retry a success (delete).
+	goneOnRetryIsDone bool
+}
+
+// answer is a 2xx answer.
+type answer struct {
+	op     string
+	status int
+	body   []byte
+}
+
+var errNoUser = errors.New("no user in answer")
+
+func (a *answer) decode(v any) error {
+	if err := json.Unmarshal(a.body, v); err != nil {
+		return a.malformed(err)
+	}
+	return nil
+}
+
+func (a *answer) user() (*User, error) {
+	var r userResponse
+	if err := a.decode(&r); err != nil {
+		return nil, err
+	}
+	if r.User.ID == "" {
+		return nil, a.malformed(errNoUser)
+	}
+	u := r.User.user()
+	return &u, nil
+}
+
+// malformed reports a 2xx answer the client cannot read; the body is described, never
+// copied (encoding/json errors quote at most one character of it).
+func (a *answer) malformed(err error) error {
+	return &TransportError{Operation: a.op, Err: fmt.Errorf("malformed %d answer of %d bytes: %w", a.status, len(a.body), err)}
+}
+
+// do sends r, retrying it when allowed, with a jittered exponential back-off.
+func (c *Client) do(ctx context.Context, r request) (*answer, error) {
+	if err := r.checkIDs(); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.metrics.retried(r.op)
+		}
+		ans, err := c.attempt(ctx, r)
+		if err == nil {
+			return ans, nil
+		}
+		if attempt > 0 && r.goneOnRetryIsDone && IsNotFound(err) {
+			return &answer{op: r.op, status: http.StatusNotFound}, nil
+		}
+		if !r.retry || attempt >= c.maxRetries || !IsRetryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		delay, ok := c.backoff(attempt, err)
+		if !ok || !fitsDeadline(ctx, delay) {
+			return nil, err
+		}
+		if !sleep(ctx, delay) {
+			return nil, err
+		}
+	}
+}
+
+// checkIDs refuses ids that would change the meaning of the path.
+func (r *request) checkIDs() error {
+	if err := checkPathID("vpn server id", r.serverID); err != nil {
+		return err
+	}
+	if r.op == OpCreate || r.op == OpList {
+		return nil
+	}
+	return checkPathID("user id", r.userID)
+}
+
+func checkPathID(field, id string) error {
+	switch id {
+	case "":
+		return &FieldError{Field: field, Reason: "must not be empty"}
+	case ".", "..":
+		return &FieldError{Field: field, Reason: "must not be a dot segment"}
+	}
+	return nil
+}
+
+// backoff gives the delay before the next attempt, and false when the server asked for
+// a longer wait than the client is willing to make.
+func (c *Client) backoff(attempt int, err error) (time.Duration, bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == CodeClientThrottled {
+		return 0, false
+	}
+	d := c.baseDelay << min(attempt, 20)
+	if d <= 0 || d > c.maxDelay {
+		d = c.maxDelay
+	}
+	d = d/2 + rand.N(d/2+1)
+	if ra := RetryAfter(err); ra > 0 {
+		if ra > c.maxDelay {
+			return 0, false
+		}
+		d = max(d, ra)
+	}
+	return d, true
+}
+
+func fitsDeadline(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
+}
+
+// sleep waits d, or until ctx is done (then false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// attempt sends r once: credentials, rate limiter, a fresh signature, a bounded wait.
+func (c *Client) attempt(ctx context.Context, r request) (*answer, error) {
+	creds, err := c.credentials(ctx, r.op)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.wait(ctx, r.op); err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.newRequest(actx, creds, r)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.metrics.observe(r.op, 0, time.Since(start))
+		return nil, &TransportError{Operation: r.op, Err: err}
+	}
+	body, readErr := readBody(resp)
+	c.metrics.observe(r.op, resp.StatusCode, time.Since(start))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if readErr != nil {
+			return nil, &TransportError{Operation: r.op, Err: fmt.Errorf("read %d answer: %w", resp.StatusCode, readErr)}
+		}
+		return &answer{op: r.op, status: resp.StatusCode, body: body}, nil
+	}
+	apiErr := ParseError(r.op, resp.StatusCode, resp.Header, body, c.now())
+	apiErr.Message = scrub(apiErr.Message, r.secrets, creds.SecretKey, creds.SecurityToken)
+	return nil, apiErr
+}
+
+func (c *Client) credentials(ctx context.Context, op string) (Credentials, error) {
+	creds, err := c.creds.Credentials(ctx)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("vpn api: %s: %w", operationTitle(op), err)
+	}
+	if err := creds.validate(); err != nil {
+		return Credentials{}, fmt.Errorf("vpn api: %s: %w", operationTitle(op), err)
+	}
+	return creds, nil
+}
+
+// wait takes a token of the rate limiter, waiting for it unless the wait would outlast
+// ctx: then the error is a client-side throttling, with the delay as its RetryAfter.
+func (c *Client) wait(ctx context.Context, op string) error {
+	if c.limiter == nil {
+		return nil
+	}
+	res := c.limiter.Reserve()
+	if !res.OK() {
+		return &APIError{Code: CodeClientThrottled, Message: "client rate limiter admits no request", Operation: op}
+	}
+	d := res.Delay()
+	if d == 0 {
+		return nil
+	}
+	if !fitsDeadline(ctx, d) {
+		res.Cancel()
+		return &APIError{Code: CodeClientThrottled, Message: "client rate limit: no request possible before the deadline",
+			RetryAfter: d, Operation: op}
+	}
+	if !sleep(ctx, d) {
+		res.Cancel()
+		return fmt.Errorf("vpn api: %s: waiting for the client rate limiter: %w", operationTitle(op), ctx.Err())
+	}
+	return nil
+}
+
+// newRequest builds and signs one attempt of r.
+func (c *Client) newRequest(ctx context.Context, creds Credentials, r request) (*http.Request, error) {
+	u := *c.base
+	segments := []string{"v5", creds.ProjectID, "p2c-vpn-gateways", "vpn-servers", r.serverID, "users"}
+	if r.userID != "" {
+		segments = append(segments, r.userID)
+	}
+	if r.suffix != "" {
+		segments = append(segments, r.suffix)
+	}
+	escaped := make([]string, len(segments))
+	for i, s := range segments {
+		escaped[i] = url.PathEscape(s)
+	}
+	basePath := u.EscapedPath()
+	u.Path = u.Path + "/" + strings.Join(segments, "/")
+	u.RawPath = basePath + "/" + strings.Join(escaped, "/")
+	u.RawQuery = r.query.Encode()
+
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	if err != nil {
+		return nil, &TransportError{Operation: r.op, Err: errors.New("cannot build the request URL")}
+	}
+	signed := []string{signedUserAgent, signedProjectID, signedSdkDate}
+	req.Header.Set(headerUserAgent, c.userAgent)
+	req.Header.Set(HeaderSdkDate, c.now().UTC().Format(SdkDateFormat))
+	req.Header.Set(HeaderProjectID, creds.ProjectID)
+	if r.clientToken != "" {
+		req.Header.Set(HeaderClientToken, r.clientToken)
+		signed = append(signed, signedClientToken)
+	}
+	if !creds.SecurityToken.IsEmpty() {
+		req.Header.Set(HeaderSecurityToken, creds.SecurityToken.Reveal())
+		signed = append(signed, signedSecurityToken)
+	}
+	if r.body != nil {
+		req.Header.Set(headerContentType, contentTypeJSON)
+	}
+	if err := SignRequest(req, r.body, creds.AccessKey, creds.SecretKey, signed); err != nil {
+		return nil, &TransportError{Operation: r.op, Err: err}
+	}
+	return req, nil
+}
+
+// readBody reads a bounded answer; a truncated one gives what arrived and an error.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
+	if err != nil {
+		return b, err
+	}
+	if len(b) > maxResponseSize {
+		return nil, fmt.Errorf("answer larger than %d bytes", maxResponseSize)
+	}
+	return b, nil
+}
+
+// scrub replaces any secret value found in s, should a server echo one.
+func scrub(s string, secrets []Secret, more ...Secret) string {
+	for _, sec := range append(append([]Secret(nil), secrets...), more...) {
+		if v := sec.Reveal(); len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, redacted)
+		}
+	}
+	return s
+}

@@ -1,0 +1,83 @@
+package vpnapi
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// codeNetworkError is the code label of an attempt that got no HTTP status.
+const codeNetworkError = "network_error"
+
+const labelOperation = "operation"
+
+// Metrics are the Prometheus metrics of the cloud client. A nil *Metrics records nothing.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	retries  *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them with reg (controller-runtime's
+// metrics.Registry in the operator; nil registers nothing). Several clients may share one
+// Metrics; calling NewMetrics twice with one registry reuses what is registered.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_requests_total",
+			Help: "Attempts of requests to the VPN API, by operation and HTTP status (or network_error).",
+		}, []string{labelOperation, "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vpnapi_request_duration_seconds",
+			Help:    "Duration of one attempt of a request to the VPN API, by operation.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{labelOperation}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_retries_total",
+			Help: "Attempts of requests to the VPN API that repeated a failed attempt, by operation.",
+		}, []string{labelOperation}),
+	}
+	if reg != nil {
+		m.requests = register(reg, m.requests)
+		m.duration = register(reg, m.duration)
+		m.retries = register(reg, m.retries)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under its name.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(err)
+}
+
+// observe records one attempt: status 0 means no HTTP answer.
+func (m *Metrics) observe(op string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	code := codeNetworkError
+	if status != 0 {
+		code = strconv.Itoa(status)
+	}
+	m.requests.WithLabelValues(op, code).Inc()
+	m.duration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *Metrics) retried(op string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(op).Inc()
+}

@@ -22,7 +22,7 @@ if [ -n "$unformatted" ]; then
   status=1
 fi
 
-for mod in . hack/controlplane hack/controlplane/etcd; do
+for mod in . hack/controlplane hack/controlplane/etcd hack/tools; do
   if ! (cd "$mod" && go mod tidy -diff >/dev/null 2>&1); then
     echo "verify: go.mod/go.sum of $mod are not tidy (run 'go mod tidy' there)" >&2
     status=1

@@ -170,7 +170,10 @@ type VpnUserStatus struct {
 	Recreations int32 `json:"recreations,omitempty"`
 
 	// observedGeneration is the generation of the spec that was last fully processed.
+	// It defaults to 0 on a new object, so that kstatus (Helm's --wait, Argo CD) sees a
+	// VpnUser the operator has not reached yet as in progress, not as ready.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready (the summary), Reconciling and Stalled (as kstatus reads them).
@@ -204,6 +207,7 @@ type VpnUser struct {
 
 	// status is what the operator last saw of the cloud user.
 	// +optional
+	// +kubebuilder:default={}
 	Status VpnUserStatus `json:"status,omitzero"`
 }
 

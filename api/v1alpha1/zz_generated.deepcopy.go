@@ -146,6 +146,11 @@ func (in *VpnUserStatus) DeepCopyInto(out *VpnUserStatus) {
 		*out = new(AppliedSecret)
 		**out = **in
 	}
+	if in.RejectedPasswordSecret != nil {
+		in, out := &in.RejectedPasswordSecret, &out.RejectedPasswordSecret
+		*out = new(AppliedSecret)
+		**out = **in
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

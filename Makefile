@@ -28,11 +28,13 @@ demo: build controlplane localcluster fakecloud kubectl ## Run the operator loca
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CustomResourceDefinition and RBAC from kubebuilder markers.
+manifests: controller-gen crd-ref-docs ## Generate the CRD, RBAC and the API reference (api/v1alpha1/reference.md) from the Go types and markers.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	@# The Helm chart carries copies of the generated CRD and RBAC rules (hack/chartcheck fails when they drift).
 	cp config/crd/bases/vpn.huaweicloud.io_vpnusers.yaml config/helm/vpnuser-operator/crds/
 	cp config/rbac/role.yaml config/helm/vpnuser-operator/files/manager-role.yaml
+	"$(CRD_REF_DOCS)" --log-level=ERROR --source-path=./api --config=hack/crd-ref-docs.yaml --renderer=markdown \
+		--output-path=api/v1alpha1/reference.md
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -158,11 +160,13 @@ KUBECTL ?= $(K8S_BIN)/kubectl
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION ?= v2.12.2
+CRD_REF_DOCS_VERSION ?= v0.3.0
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s (only what is missing).
@@ -186,6 +190,11 @@ $(KUSTOMIZE): $(LOCALBIN)
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen locally if necessary.
 $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Install crd-ref-docs locally if necessary.
+$(CRD_REF_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint locally if necessary.

@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The vpnuser-operator Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -14,12 +14,19 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
+// Command manager runs the vpnuser-operator: it makes the users of Huawei Cloud P2C VPN
+// servers follow VpnUser objects.
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -31,14 +38,24 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/controller"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 	// +kubebuilder:scaffold:imports
 )
+
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// EnvRegion names the environment variable of the cloud region, as Huawei's tools read it.
+const EnvRegion = "HUAWEICLOUD_SDK_REGION"
+
+// minSyncPeriod keeps the periodic GETs of a large fleet within the cloud's quotas.
+const minSyncPeriod = 30 * time.Second
 
 var (
 	scheme   = runtime.NewScheme()
@@ -52,16 +69,129 @@ func init() {
 	// +kubebuilder:scaffold:scheme
 }
 
+// cloudOptions are the flags that configure the cloud client and the reconciler.
+type cloudOptions struct {
+	region                  string
+	endpoint                string
+	credentialsDir          string
+	syncPeriod              time.Duration
+	qps                     float64
+	burst                   int
+	timeout                 time.Duration
+	maxConcurrentReconciles int
+}
+
+func (o *cloudOptions) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.region, "region", "",
+		"The Huawei Cloud region of the VPN servers, e.g. ap-southeast-1. Overrides "+EnvRegion+".")
+	fs.StringVar(&o.endpoint, "vpn-endpoint", "",
+		"The VPN API endpoint, e.g. https://vpn.ap-southeast-1.myhuaweicloud.com (the default for the region), "+
+			"a private endpoint, or http://127.0.0.1:PORT for a local fake.")
+	fs.StringVar(&o.credentialsDir, "cloud-credentials-dir", "",
+		"A directory (a mounted Secret) with the files "+vpnapi.EnvAccessKey+", "+vpnapi.EnvSecretKey+", "+
+			vpnapi.EnvProjectID+" and optionally "+vpnapi.EnvSecurityToken+"; they are read again when they change, "+
+			"so rotated keys are used without a restart. Without it, the same names are read from the environment.")
+	fs.DurationVar(&o.syncPeriod, "sync-period", controller.DefaultSyncPeriod,
+		"How often each cloud user is read back (at least 30s); the reads are spread evenly over the period.")
+	fs.Float64Var(&o.qps, "cloud-qps", vpnapi.DefaultQPS, "The most requests per second the operator sends to the cloud.")
+	fs.IntVar(&o.burst, "cloud-burst", vpnapi.DefaultBurst, "The burst of requests allowed above --cloud-qps.")
+	fs.DurationVar(&o.timeout, "cloud-timeout", vpnapi.DefaultTimeout, "The timeout of one request to the cloud.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many VpnUsers are reconciled at once.")
+}
+
+// validate checks the flags; its error names the flag.
+func (o *cloudOptions) validate() error {
+	var problems []string
+	if o.qps <= 0 {
+		problems = append(problems, fmt.Sprintf("--cloud-qps must be greater than 0, got %v", o.qps))
+	}
+	if o.burst < 1 {
+		problems = append(problems, fmt.Sprintf("--cloud-burst must be at least 1, got %d", o.burst))
+	}
+	if o.syncPeriod < minSyncPeriod {
+		problems = append(problems, fmt.Sprintf("--sync-period must be at least %s, got %s", minSyncPeriod, o.syncPeriod))
+	}
+	if o.timeout <= 0 {
+		problems = append(problems, fmt.Sprintf("--cloud-timeout must be greater than 0, got %s", o.timeout))
+	}
+	if o.maxConcurrentReconciles < 1 {
+		problems = append(problems, fmt.Sprintf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// cloudConfig makes the configuration of the cloud client from the flags and the
+// environment. Its error names everything that is missing or malformed, never a secret.
+func (o *cloudOptions) cloudConfig(getenv func(string) string) (vpnapi.Config, error) {
+	var missing []string
+	region := o.region
+	if region == "" {
+		region = strings.TrimSpace(getenv(EnvRegion))
+	}
+	if region == "" && o.endpoint == "" {
+		missing = append(missing, EnvRegion+" (or --region, or --vpn-endpoint)")
+	}
+	var creds vpnapi.CredentialsProvider
+	if o.credentialsDir != "" {
+		creds = vpnapi.NewFileCredentials(o.credentialsDir)
+	} else {
+		for _, name := range []string{vpnapi.EnvAccessKey, vpnapi.EnvSecretKey, vpnapi.EnvProjectID} {
+			if strings.TrimSpace(getenv(name)) == "" {
+				missing = append(missing, name)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return vpnapi.Config{}, fmt.Errorf("missing cloud configuration: %s %s not set", strings.Join(missing, ", "), verb)
+	}
+	if creds == nil {
+		c, err := vpnapi.EnvCredentials(getenv)
+		if err != nil {
+			return vpnapi.Config{}, err
+		}
+		creds = vpnapi.StaticCredentials(c)
+	}
+	c, err := creds.Credentials(context.Background())
+	if err != nil {
+		return vpnapi.Config{}, fmt.Errorf("cloud credentials: %w", err)
+	}
+	if err := vpnapi.ValidateProjectID(c.ProjectID); err != nil {
+		return vpnapi.Config{}, fmt.Errorf("malformed cloud configuration: %s: %w", vpnapi.EnvProjectID, err)
+	}
+	return vpnapi.Config{
+		Region:      region,
+		Endpoint:    o.endpoint,
+		Credentials: creds,
+		QPS:         o.qps,
+		Burst:       o.burst,
+		Timeout:     o.timeout,
+		UserAgent:   "vpnuser-operator/" + version,
+	}, nil
+}
+
+// fail prints one line on stderr and exits: configuration errors need no stack trace.
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
+	os.Exit(1)
+}
+
 // nolint:gocyclo
 func main() {
 	var metricsAddr string
 	var metricsCertPath, metricsCertName, metricsCertKey string
-	var webhookCertPath, webhookCertName, webhookCertKey string
 	var enableLeaderElection bool
 	var probeAddr string
 	var secureMetrics bool
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
+	var cloud cloudOptions
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -70,22 +200,35 @@ func main() {
 			"Enabling this will ensure there is only one active controller manager.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
-	flag.StringVar(&webhookCertPath, "webhook-cert-path", "", "The directory that contains the webhook certificate.")
-	flag.StringVar(&webhookCertName, "webhook-cert-name", "tls.crt", "The name of the webhook certificate file.")
-	flag.StringVar(&webhookCertKey, "webhook-cert-key", "tls.key", "The name of the webhook key file.")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
 		"The directory that contains the metrics server certificate.")
 	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
 	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
-		"If set, HTTP/2 will be enabled for the metrics and webhook servers")
+		"If set, HTTP/2 will be enabled for the metrics server")
+	cloud.bindFlags(flag.CommandLine)
 	opts := zap.Options{
 		Development: true,
 	}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
+	if err := cloud.validate(); err != nil {
+		fail("%v", err)
+	}
+	cloudConfig, err := cloud.cloudConfig(os.Getenv)
+	if err != nil {
+		fail("%v", err)
+	}
+	cloudConfig.Metrics = vpnapi.NewMetrics(metrics.Registry)
+	api, err := vpnapi.New(cloudConfig)
+	if err != nil {
+		fail("%v", err)
+	}
+
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setupLog.Info("Starting the vpnuser-operator", "version", version, "region", cloudConfig.Region,
+		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod)
 
 	// if the enable-http2 flag is false (the default), http/2 should be disabled
 	// due to its vulnerabilities. More specifically, disabling http/2 will
@@ -102,26 +245,9 @@ func main() {
 		tlsOpts = append(tlsOpts, disableHTTP2)
 	}
 
-	// Initial webhook TLS options
-	webhookTLSOpts := tlsOpts
-	webhookServerOptions := webhook.Options{
-		TLSOpts: webhookTLSOpts,
-	}
-
-	if len(webhookCertPath) > 0 {
-		setupLog.Info("Initializing webhook certificate watcher using provided certificates",
-			"webhook-cert-path", webhookCertPath, "webhook-cert-name", webhookCertName, "webhook-cert-key", webhookCertKey)
-
-		webhookServerOptions.CertDir = webhookCertPath
-		webhookServerOptions.CertName = webhookCertName
-		webhookServerOptions.KeyName = webhookCertKey
-	}
-
-	webhookServer := webhook.NewServer(webhookServerOptions)
-
 	// Metrics endpoint is enabled in 'config/default/kustomization.yaml'. The Metrics options configure the server.
 	// More info:
-	// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.24.1/pkg/metrics/server
+	// - https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/metrics/server
 	// - https://book.kubebuilder.io/reference/metrics.html
 	metricsServerOptions := metricsserver.Options{
 		BindAddress:   metricsAddr,
@@ -133,72 +259,68 @@ func main() {
 		// FilterProvider is used to protect the metrics endpoint with authn/authz.
 		// These configurations ensure that only authorized users and service accounts
 		// can access the metrics endpoint. The RBAC are configured in 'config/rbac/kustomization.yaml'. More info:
-		// https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.24.1/pkg/metrics/filters#WithAuthenticationAndAuthorization
+		// https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/metrics/filters#WithAuthenticationAndAuthorization
 		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	// If the certificate is not specified, controller-runtime will automatically
-	// generate self-signed certificates for the metrics server. While convenient for development and testing,
-	// this setup is not recommended for production.
-	//
-	// TODO(user): If you enable certManager, uncomment the following lines:
-	// - [METRICS-WITH-CERTS] at config/default/kustomization.yaml to generate and use certificates
-	// managed by cert-manager for the metrics server.
-	// - [PROMETHEUS-WITH-CERTS] at config/prometheus/kustomization.yaml for TLS certification.
+	// Without a certificate, controller-runtime generates a self-signed one for the
+	// metrics server: fine for development, not for production.
 	if len(metricsCertPath) > 0 {
 		setupLog.Info("Initializing metrics certificate watcher using provided certificates",
-			"metrics-cert-path", metricsCertPath, "metrics-cert-name", metricsCertName, "metrics-cert-key", metricsCertKey)
+			"metricsCertPath", metricsCertPath, "metricsCertName", metricsCertName, "metricsCertKey", metricsCertKey)
 
 		metricsServerOptions.CertDir = metricsCertPath
 		metricsServerOptions.CertName = metricsCertName
 		metricsServerOptions.KeyName = metricsCertKey
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		fail("no Kubernetes configuration: %v", err)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
-		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "18853e87.huaweicloud.io",
-		// LeaderElectionReleaseOnCancel defines if the leader should step down voluntarily
-		// when the Manager ends. This requires the binary to immediately end when the
-		// Manager is stopped, otherwise, this setting is unsafe. Setting this significantly
-		// speeds up voluntary leader transitions as the new leader don't have to wait
-		// LeaseDuration time first.
-		//
-		// In the default scaffold provided, the program ends immediately after
-		// the manager stops, so would be fine to enable this option. However,
-		// if you are doing or is intended to do any operation such as perform cleanups
-		// after the manager stops then its usage might be unsafe.
-		// LeaderElectionReleaseOnCancel: true,
+		LeaderElectionID:       "vpnuser-operator.vpn.huaweicloud.io",
+		// The program ends as soon as the manager stops, so the leader may step down at
+		// once and its successor need not wait for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+		// Secrets are read uncached; only their metadata is watched.
+		Client: controller.ClientOptions(),
 	})
 	if err != nil {
-		setupLog.Error(err, "Failed to start manager")
+		setupLog.Error(err, "Failed to create the manager")
 		os.Exit(1)
 	}
 
+	ctx := ctrl.SetupSignalHandler()
 	if err := (&controller.VpnUserReconciler{
-		Client: mgr.GetClient(),
-		Scheme: mgr.GetScheme(),
-	}).SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "Failed to create controller", "controller", "vpnuser")
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Clouds:                  controller.SharedClient{Client: api},
+		Recorder:                mgr.GetEventRecorder("vpnuser-controller"),
+		SyncPeriod:              cloud.syncPeriod,
+		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		setupLog.Error(err, "Failed to create the controller", "controller", "vpnuser")
 		os.Exit(1)
 	}
 	// +kubebuilder:scaffold:builder
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Failed to set up health check")
+		setupLog.Error(err, "Failed to set up the health check")
 		os.Exit(1)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Failed to set up ready check")
+		setupLog.Error(err, "Failed to set up the ready check")
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		setupLog.Error(err, "Failed to run manager")
+	setupLog.Info("Starting the manager")
+	if err := mgr.Start(ctx); err != nil {
+		setupLog.Error(err, "Failed to run the manager")
 		os.Exit(1)
 	}
 }

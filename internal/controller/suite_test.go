@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The vpnuser-operator Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -18,101 +18,107 @@ package controller
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"flag"
+	"io"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
-	// +kubebuilder:scaffold:imports
+	"github.com/vpnuser-operator/vpnuser-operator/internal/controlplane"
 )
 
-// These tests use Ginkgo (BDD-style Go testing framework). Refer to
-// http://onsi.github.io/ginkgo/ to learn more about Ginkgo.
-
+// The suite runs a real kube-apiserver and etcd (built into bin/k8s) with the CRD. Each
+// spec gets its own namespace, its own fake cloud and its own operator (a manager whose
+// cache sees only that namespace), so specs cannot see each other's calls or objects.
 var (
-	ctx       context.Context
-	cancel    context.CancelFunc
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
-	k8sClient client.Client
+	k8sClient client.Client // direct, uncached: what the API server holds
 )
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
-
 	RunSpecs(t, "Controller Suite")
 }
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	// client-go logs through klog, a global that must not change once managers run: it
+	// goes to klogCapture, which a spec may point at a buffer (see captureKlog).
+	klog.SetLogger(zap.New(zap.WriteTo(klogCapture), zap.Level(zapcore.Level(-10))))
+	klog.InitFlags(klogFlags)
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
+	SetDefaultConsistentlyDuration(time.Second)
+	SetDefaultConsistentlyPollingInterval(50 * time.Millisecond)
 
-	ctx, cancel = context.WithCancel(context.TODO())
+	Expect(vpnv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
 
+	By("starting the local control plane")
 	var err error
-	err = vpnv1alpha1.AddToScheme(scheme.Scheme)
+	testEnv, err = controlplane.NewEnvironment()
 	Expect(err).NotTo(HaveOccurred())
-
-	// +kubebuilder:scaffold:scheme
-
-	By("bootstrapping test environment")
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-
-	// Retrieve the first found binary directory to allow running tests from IDEs
-	if getFirstFoundEnvTestBinaryDir() != "" {
-		testEnv.BinaryAssetsDirectory = getFirstFoundEnvTestBinaryDir()
-	}
-
-	// cfg is defined in this file globally.
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
-	Expect(cfg).NotTo(BeNil())
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(k8sClient).NotTo(BeNil())
 })
 
 var _ = AfterSuite(func() {
-	By("tearing down the test environment")
-	cancel()
-	Eventually(func() error {
-		return testEnv.Stop()
-	}, time.Minute, time.Second).Should(Succeed())
+	By("stopping the local control plane")
+	if testEnv != nil {
+		Eventually(func() error { return testEnv.Stop() }, time.Minute, time.Second).Should(Succeed())
+	}
 })
 
-// getFirstFoundEnvTestBinaryDir locates the first binary in the specified path.
-// ENVTEST-based tests depend on specific binaries, usually located in paths set by
-// controller-runtime. When running tests directly (e.g., via an IDE) without using
-// Makefile targets, the 'BinaryAssetsDirectory' must be explicitly configured.
-//
-// This function streamlines the process by finding the required binaries, similar to
-// setting the 'KUBEBUILDER_ASSETS' environment variable. To ensure the binaries are
-// properly set up, run 'make setup-envtest' beforehand.
-func getFirstFoundEnvTestBinaryDir() string {
-	basePath := filepath.Join("..", "..", "bin", "k8s")
-	entries, err := os.ReadDir(basePath)
-	if err != nil {
-		logf.Log.Error(err, "Failed to read directory", "path", basePath)
-		return ""
-	}
-	for _, entry := range entries {
-		if entry.IsDir() {
-			return filepath.Join(basePath, entry.Name())
-		}
-	}
-	return ""
+var (
+	klogCapture = &switchWriter{}
+	klogFlags   = flag.NewFlagSet("klog", flag.ContinueOnError)
+)
+
+// switchWriter sends what it gets to w, or nowhere.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
 }
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+// captureKlog sends client-go's logs, at every verbosity, to w until the spec ends.
+func captureKlog(w io.Writer) {
+	GinkgoHelper()
+	klogCapture.mu.Lock()
+	klogCapture.w = w
+	klogCapture.mu.Unlock()
+	Expect(klogFlags.Set("v", "10")).To(Succeed())
+	DeferCleanup(func() {
+		Expect(klogFlags.Set("v", "0")).To(Succeed())
+		klogCapture.mu.Lock()
+		klogCapture.w = nil
+		klogCapture.mu.Unlock()
+	})
+}
+
+// testContext is the context of API calls made by the specs themselves.
+func testContext() context.Context { return context.Background() }

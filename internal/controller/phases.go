@@ -1,0 +1,416 @@
+/*
+Copyright 2026 The vpnuser-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
+)
+
+// Reasons of the Normal events (Warnings carry the reason of the Ready condition).
+const (
+	eventCreated        = "Created"
+	eventRecreating     = "Recreating"
+	eventRecreated      = "Recreated"
+	eventAdopted        = "Adopted"
+	eventUpdated        = "Updated"
+	eventDriftCorrected = "DriftCorrected"
+	eventPasswordReset  = "PasswordReset"
+	eventDeleted        = "Deleted"
+	eventOrphaned       = "Orphaned"
+)
+
+// Actions of the events (events.k8s.io/v1 wants one).
+const (
+	actionReconcile     = "Reconcile"
+	actionCreate        = "Create"
+	actionAdopt         = "Adopt"
+	actionUpdate        = "Update"
+	actionResetPassword = "ResetPassword"
+	actionDelete        = "Delete"
+)
+
+// createdAtSkew is how much earlier than its VpnUser a cloud user may seem to have been
+// created (clocks differ) and still be taken for the one this VpnUser created.
+const createdAtSkew = 5 * time.Minute
+
+// resolvePassword reads the password from the Secret and checks it against the cloud's
+// rules, so that a missing or weak password costs no cloud call.
+func (r *VpnUserReconciler) resolvePassword(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	ref := vu.Spec.PasswordSecretRef
+	key := ref.Key
+	if key == "" {
+		key = vpnv1alpha1.DefaultPasswordKey
+	}
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonSecretNotFound,
+				message: fmt.Sprintf("Secret %q not found in namespace %q: create it with the password under the key %q",
+					ref.Name, vu.Namespace, key)}
+		}
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+			message: fmt.Sprintf("Could not read Secret %q: %v", ref.Name, err),
+			err:     fmt.Errorf("reading Secret %s/%s: %w", vu.Namespace, ref.Name, err)}
+	}
+	value, ok := secret.Data[key]
+	if !ok {
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonSecretNotFound,
+			message: fmt.Sprintf("Secret %q has no key %q: put the password under that key, or name another one in spec.passwordSecretRef.key",
+				ref.Name, key)}
+	}
+	password := vpnapi.NewSecret(string(value))
+	if err := vpnapi.ValidatePassword(vu.CloudUserName(), password); err != nil {
+		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonInvalidPassword,
+			message: fmt.Sprintf("The password in Secret %q, key %q, breaks the cloud's rules (%v): change it in the Secret; nothing was sent to the cloud",
+				ref.Name, key, err)}
+	}
+	s.password = password
+	s.secret = vpnv1alpha1.AppliedSecret{Name: ref.Name, Key: key, UID: string(secret.UID), ResourceVersion: secret.ResourceVersion}
+	return nil
+}
+
+// ensureCloudUser finds the cloud user of the VpnUser, or makes it: by adoption when asked
+// to, else by a create that is safe to repeat. A user deleted in the console is created
+// again, with a new idempotency token.
+func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	if vu.Status.ID != "" {
+		user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, vu.Status.ID)
+		if err == nil {
+			s.user = user
+			return nil
+		}
+		if !isGone(err) {
+			return r.cloudFailure(opGet, err)
+		}
+		logf.FromContext(ctx).Info("Cloud user deleted outside Kubernetes, creating it again", "userID", vu.Status.ID)
+		r.event(vu, corev1.EventTypeWarning, eventRecreating, actionCreate,
+			"The cloud user %q (%s) was deleted outside Kubernetes; creating it again", vu.CloudUserName(), vu.Status.ID)
+		vu.Status.ID = ""
+		vu.Status.AppliedPasswordSecret = nil
+		vu.Status.RejectedPasswordSecret = nil
+		vu.Status.Recreations++
+	}
+	if wantsAdoption(vu) && vu.Status.PendingCreateToken == "" {
+		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+		if err != nil {
+			return r.cloudFailure(opList, err)
+		}
+		if existing := findUser(users, vu.CloudUserName()); existing != nil {
+			r.adopt(ctx, s, existing)
+			return nil
+		}
+	}
+	return r.createCloudUser(ctx, s)
+}
+
+// createCloudUser creates the cloud user. Its idempotency token is recorded in the status
+// before the create is sent: a crash, a timeout or a lost answer repeats the same token,
+// which the cloud answers with the user it already made.
+func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	if vu.Status.PendingCreateToken == "" {
+		vu.Status.PendingCreateToken = clientToken(vu.UID, vu.Status.Recreations)
+		setWaiting(vu, vpnv1alpha1.ReasonProgressing, fmt.Sprintf("Creating the cloud user %q on VPN server %s",
+			vu.CloudUserName(), vu.Spec.VpnServerID))
+	}
+	if err := s.status.patch(ctx, vu); err != nil {
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+			message: "Could not record the creation of the cloud user; trying again", err: err}
+	}
+	id, err := s.cloud.CreateUser(ctx, vu.Spec.VpnServerID, vpnapi.CreateUserRequest{
+		Name:        vu.CloudUserName(),
+		Password:    s.password,
+		Description: vu.Spec.Description,
+		UserGroupID: vu.Spec.UserGroupID,
+	}, vu.Status.PendingCreateToken)
+	if err != nil {
+		if mayBeNameConflict(err) {
+			return r.nameConflict(ctx, s, err)
+		}
+		return r.cloudFailure(opCreate, err)
+	}
+	vu.Status.ID = id
+	vu.Status.PendingCreateToken = ""
+	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
+	vu.Status.RejectedPasswordSecret = nil
+	s.created = true
+	reason := eventCreated
+	if vu.Status.Recreations > 0 {
+		reason = eventRecreated
+	}
+	logf.FromContext(ctx).Info("Created the cloud user", "userID", id, "recreations", vu.Status.Recreations)
+	r.event(vu, corev1.EventTypeNormal, reason, actionCreate, "Created the cloud user %q (%s) on VPN server %s",
+		vu.CloudUserName(), id, vu.Spec.VpnServerID)
+
+	user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, id)
+	if err != nil {
+		return r.cloudFailure(opGet, err)
+	}
+	s.user = user
+	return nil
+}
+
+// nameConflict tells a create refused for a duplicate name from other refusals, by
+// listing the server's users: the cloud's message is not to be relied upon.
+func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createErr error) *outcome {
+	vu := s.vu
+	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+	if err != nil {
+		return r.cloudFailure(opList, err)
+	}
+	existing := findUser(users, vu.CloudUserName())
+	if existing == nil {
+		return r.cloudFailure(opCreate, createErr)
+	}
+	// The user of that name is not this VpnUser's: a deletion must not look it up.
+	vu.Status.PendingCreateToken = ""
+	if wantsAdoption(vu) {
+		r.adopt(ctx, s, existing)
+		return nil
+	}
+	return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonNameConflict,
+		message: fmt.Sprintf("A user named %q already exists on VPN server %s (id %s) and this VpnUser did not create it: "+
+			"set the annotation %s: \"true\" to adopt it (its password is then reset from the Secret), or choose another spec.userName (%v)",
+			vu.CloudUserName(), vu.Spec.VpnServerID, existing.ID, vpnv1alpha1.AnnotationAdopt, createErr)}
+}
+
+// adopt takes over an existing cloud user; syncSpec and syncPassword then make it follow
+// the spec and the Secret.
+func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnapi.User) {
+	vu := s.vu
+	vu.Status.ID = existing.ID
+	vu.Status.PendingCreateToken = ""
+	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.RejectedPasswordSecret = nil
+	s.user = existing
+	s.adopted = true
+	logf.FromContext(ctx).Info("Adopted the existing cloud user", "userID", existing.ID)
+	r.event(vu, corev1.EventTypeNormal, eventAdopted, actionAdopt,
+		"Adopted the existing cloud user %q (%s); its password is reset from Secret %q",
+		vu.CloudUserName(), existing.ID, s.secret.Name)
+}
+
+// syncSpec puts the description and the user group of the spec on the cloud user. A
+// difference found when the spec was already applied is drift, made in the console.
+func (r *VpnUserReconciler) syncSpec(ctx context.Context, s *scope) *outcome {
+	vu, user := s.vu, s.user
+	var req vpnapi.UpdateUserRequest
+	var changes []string
+	if user.Description != vu.Spec.Description {
+		req.Description = ptr.To(vu.Spec.Description)
+		changes = append(changes, fmt.Sprintf("description from %q to %q", user.Description, vu.Spec.Description))
+	}
+	// An empty userGroupId leaves the group to the cloud.
+	if vu.Spec.UserGroupID != "" && !strings.EqualFold(user.UserGroupID, vu.Spec.UserGroupID) {
+		req.UserGroupID = ptr.To(vu.Spec.UserGroupID)
+		changes = append(changes, fmt.Sprintf("userGroupId from %q to %q", user.UserGroupID, vu.Spec.UserGroupID))
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	drift := !s.created && !s.adopted && vu.Status.ObservedGeneration == vu.Generation
+	updated, err := s.cloud.UpdateUser(ctx, vu.Spec.VpnServerID, vu.Status.ID, req)
+	if err != nil {
+		return r.cloudFailure(opUpdate, err)
+	}
+	if updated != nil {
+		s.user = updated
+	}
+	what := strings.Join(changes, " and ")
+	if drift {
+		logf.FromContext(ctx).Info("Corrected drift of the cloud user", "userID", vu.Status.ID, "changes", what)
+		r.event(vu, corev1.EventTypeWarning, eventDriftCorrected, actionUpdate,
+			"Put back the %s of the cloud user %q, changed outside Kubernetes: %s", fieldNames(req), vu.CloudUserName(), what)
+		return nil
+	}
+	logf.FromContext(ctx).Info("Updated the cloud user", "userID", vu.Status.ID, "changes", what)
+	r.event(vu, corev1.EventTypeNormal, eventUpdated, actionUpdate, "Updated the cloud user %q: %s", vu.CloudUserName(), what)
+	return nil
+}
+
+func fieldNames(req vpnapi.UpdateUserRequest) string {
+	var names []string
+	if req.Description != nil {
+		names = append(names, "description")
+	}
+	if req.UserGroupID != nil {
+		names = append(names, "userGroupId")
+	}
+	return strings.Join(names, " and ")
+}
+
+// syncPassword resets the cloud password once for each new version of the Secret. A
+// version the cloud refused is not tried again: the next version is.
+func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	if sameSecret(vu.Status.AppliedPasswordSecret, s.secret) {
+		return nil
+	}
+	if sameSecret(vu.Status.RejectedPasswordSecret, s.secret) {
+		message := fmt.Sprintf("The cloud refused the password of Secret %q (resourceVersion %s); put another password in the Secret",
+			s.secret.Name, s.secret.ResourceVersion)
+		if previous := readyCondition(vu); previous.Reason == vpnv1alpha1.ReasonPasswordRejected {
+			message = previous.Message
+		}
+		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonPasswordRejected, message: message,
+			result: r.nextObservation(vu)}
+	}
+	if err := s.cloud.ResetPassword(ctx, vu.Spec.VpnServerID, vu.Status.ID, s.password); err != nil {
+		o := r.cloudFailure(opResetPassword, err)
+		if o.reason == vpnv1alpha1.ReasonPasswordRejected {
+			vu.Status.RejectedPasswordSecret = ptr.To(s.secret)
+			o.message = fmt.Sprintf("The cloud refused the password of Secret %q (resourceVersion %s): %v; "+
+				"put another password in the Secret (the cloud refuses the user's last 5 passwords)",
+				s.secret.Name, s.secret.ResourceVersion, err)
+			// The user works with its old password: keep watching it, without this password.
+			o.result = r.nextObservation(vu)
+		}
+		return o
+	}
+	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
+	vu.Status.RejectedPasswordSecret = nil
+	logf.FromContext(ctx).Info("Reset the password of the cloud user", "userID", vu.Status.ID,
+		"secret", klog.KRef(vu.Namespace, s.secret.Name), "secretResourceVersion", s.secret.ResourceVersion)
+	r.event(vu, corev1.EventTypeNormal, eventPasswordReset, actionResetPassword,
+		"Reset the password of the cloud user %q from Secret %q (resourceVersion %s)",
+		vu.CloudUserName(), s.secret.Name, s.secret.ResourceVersion)
+	return nil
+}
+
+// observe copies what the cloud holds into the status, and schedules the next look.
+func (r *VpnUserReconciler) observe(_ context.Context, s *scope) *outcome {
+	vu, user := s.vu, s.user
+	vu.Status.UserName = user.Name
+	vu.Status.Description = user.Description
+	vu.Status.UserGroupID = user.UserGroupID
+	vu.Status.UserGroupName = user.UserGroupName
+	vu.Status.CreatedAt = cloudTime(user.CreatedAt)
+	vu.Status.UpdatedAt = cloudTime(user.UpdatedAt)
+
+	// Created and Adopted stay the reason until the spec changes.
+	reason := vpnv1alpha1.ReasonSynced
+	previous := readyCondition(vu)
+	switch {
+	case s.created:
+		reason = vpnv1alpha1.ReasonCreated
+	case s.adopted:
+		reason = vpnv1alpha1.ReasonAdopted
+	case previous.Status == metav1.ConditionTrue && previous.ObservedGeneration == vu.Generation &&
+		(previous.Reason == vpnv1alpha1.ReasonCreated || previous.Reason == vpnv1alpha1.ReasonAdopted):
+		reason = previous.Reason
+	}
+	var message string
+	switch reason {
+	case vpnv1alpha1.ReasonCreated:
+		message = fmt.Sprintf("Created the cloud user %q (%s) on VPN server %s", user.Name, user.ID, vu.Spec.VpnServerID)
+	case vpnv1alpha1.ReasonAdopted:
+		message = fmt.Sprintf("Adopted the existing cloud user %q (%s) on VPN server %s", user.Name, user.ID, vu.Spec.VpnServerID)
+	default:
+		message = fmt.Sprintf("The cloud user %q (%s) on VPN server %s follows the spec", user.Name, user.ID, vu.Spec.VpnServerID)
+	}
+	return &outcome{state: stateReady, reason: reason, message: message, result: r.nextObservation(vu)}
+}
+
+// nextObservation schedules the next periodic look at the cloud user.
+func (r *VpnUserReconciler) nextObservation(vu *vpnv1alpha1.VpnUser) ctrl.Result {
+	return ctrl.Result{RequeueAfter: r.schedule.next(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name})}
+}
+
+// deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. When a
+// create may have reached the cloud before its id was recorded, the user is looked up by
+// name, so that it does not leak.
+func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	id := vu.Status.ID
+	if id == "" && vu.Status.PendingCreateToken != "" {
+		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+		if err != nil && !isGone(err) {
+			return withDeletionHint(r.cloudFailure(opList, err))
+		}
+		if u := findUser(users, vu.CloudUserName()); u != nil && !u.CreatedAt.Before(vu.CreationTimestamp.Add(-createdAtSkew)) {
+			id = u.ID
+		}
+	}
+	if id == "" {
+		return nil
+	}
+	if err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id); err != nil && !isGone(err) {
+		return withDeletionHint(r.cloudFailure(opDelete, err))
+	}
+	logf.FromContext(ctx).Info("Deleted the cloud user", "userID", id)
+	r.event(vu, corev1.EventTypeNormal, eventDeleted, actionDelete, "Deleted the cloud user %q (%s)", vu.CloudUserName(), id)
+	return nil
+}
+
+func withDeletionHint(o *outcome) *outcome {
+	o.message += "; the VpnUser keeps its finalizer until the cloud user is deleted: " +
+		"set spec.deletionPolicy: Orphan to let it go and leave the cloud user in place"
+	return o
+}
+
+// clientToken is the idempotency token of a create: the VpnUser's UID for the first, and
+// a UUID derived from it and the count of re-creations for each re-creation, so that
+// each attempt is repeatable and distinct from the others.
+func clientToken(uid types.UID, recreations int32) string {
+	if recreations == 0 {
+		return string(uid)
+	}
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(string(uid)+":"+strconv.Itoa(int(recreations)))).String()
+}
+
+func findUser(users []vpnapi.User, name string) *vpnapi.User {
+	for i := range users {
+		if users[i].Name == name {
+			return &users[i]
+		}
+	}
+	return nil
+}
+
+func sameSecret(a *vpnv1alpha1.AppliedSecret, b vpnv1alpha1.AppliedSecret) bool {
+	return a != nil && *a == b
+}
+
+func wantsAdoption(vu *vpnv1alpha1.VpnUser) bool {
+	return vu.Annotations[vpnv1alpha1.AnnotationAdopt] == annotationEnabled
+}
+
+// event records an event on vu; its note never holds a password.
+func (r *VpnUserReconciler) event(vu *vpnv1alpha1.VpnUser, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(vu, nil, eventType, reason, action, note, args...)
+	}
+}

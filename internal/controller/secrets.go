@@ -1,0 +1,66 @@
+/*
+Copyright 2026 The vpnuser-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
+)
+
+// passwordSecretField indexes VpnUsers by the name of their password Secret, so that a
+// changed Secret finds the VpnUsers that use it.
+const passwordSecretField = "spec.passwordSecretRef.name"
+
+// ClientOptions are the options of the manager's client. Secrets are never read through
+// the cache: the only Secret informer is the metadata-only one of the Secret watch, so the
+// operator never holds the data of the cluster's Secrets in memory. The reconciler reads
+// the one Secret it needs with the manager's API reader.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
+
+func indexPasswordSecret(obj client.Object) []string {
+	vu, ok := obj.(*vpnv1alpha1.VpnUser)
+	if !ok || vu.Spec.PasswordSecretRef.Name == "" {
+		return nil
+	}
+	return []string{vu.Spec.PasswordSecretRef.Name}
+}
+
+// vpnUsersForSecret maps a Secret (its metadata) to the VpnUsers of its namespace that
+// take their password from it.
+func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var users vpnv1alpha1.VpnUserList
+	if err := r.List(ctx, &users, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{passwordSecretField: secret.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "Failed to list the VpnUsers of a Secret", "secret", klog.KObj(secret))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(users.Items))
+	for _, vu := range users.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}})
+	}
+	return requests
+}

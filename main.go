@@ -192,12 +192,19 @@ func main() {
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
 	var cloud cloudOptions
+	var leaderElectionNamespace string
+	var kubeAPIQPS float64
+	var kubeAPIBurst int
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader-election Lease; defaults to the pod's namespace (required outside a cluster).")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "The most requests per second the operator sends to the Kubernetes API server.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "The burst of requests allowed above --kube-api-qps.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
@@ -207,14 +214,16 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
 	cloud.bindFlags(flag.CommandLine)
-	opts := zap.Options{
-		Development: true,
-	}
+	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
+	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	if err := cloud.validate(); err != nil {
 		fail("%v", err)
+	}
+	if kubeAPIQPS <= 0 || kubeAPIBurst < 1 {
+		fail("--kube-api-qps must be greater than 0 and --kube-api-burst at least 1, got %v and %d", kubeAPIQPS, kubeAPIBurst)
 	}
 	cloudConfig, err := cloud.cloudConfig(os.Getenv)
 	if err != nil {
@@ -278,12 +287,14 @@ func main() {
 	if err != nil {
 		fail("no Kubernetes configuration: %v", err)
 	}
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsServerOptions,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "vpnuser-operator.vpn.huaweicloud.io",
+		Scheme:                  scheme,
+		Metrics:                 metricsServerOptions,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "vpnuser-operator.vpn.huaweicloud.io",
+		LeaderElectionNamespace: leaderElectionNamespace,
 		// The program ends as soon as the manager stops, so the leader may step down at
 		// once and its successor need not wait for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,

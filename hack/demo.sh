@@ -38,22 +38,26 @@ wait_for_file() { # file seconds what logfile
 }
 
 echo "demo: starting the local control plane (etcd + kube-apiserver v1.37.2 with the VpnUser CRD)"
-"$bin/localcluster" -kubeconfig-out "$kubeconfig" -ready-file "$work/cluster.ready" >"$work/localcluster.log" 2>&1 &
+# Each child runs in a session of its own (setsid), so that Ctrl-C reaches only this
+# script, which then stops them in order: operator, fake cloud, control plane.
+setsid "$bin/localcluster" -kubeconfig-out "$kubeconfig" -ready-file "$work/cluster.ready" >"$work/localcluster.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/cluster.ready" 60 "the local control plane" "$work/localcluster.log"
 export KUBECONFIG="$kubeconfig"
 
 echo "demo: starting the fake Huawei Cloud VPN API on loopback"
-"$bin/fakecloud" -listen 127.0.0.1:0 -url-file "$work/fakecloud.url" >"$work/fakecloud.log" 2>&1 &
+setsid "$bin/fakecloud" -listen 127.0.0.1:0 -url-file "$work/fakecloud.url" -env-file "$work/fakecloud.env" \
+  >"$work/fakecloud.log" 2>&1 &
 pids+=($!)
-wait_for_file "$work/fakecloud.url" 30 "the fake cloud" "$work/fakecloud.log"
+wait_for_file "$work/fakecloud.env" 30 "the fake cloud" "$work/fakecloud.log"
 fake=$(cat "$work/fakecloud.url")
 
 echo "demo: starting the operator (bin/manager) against $fake"
 # The fake cloud's demo credentials, as the operator would read them from a Secret.
-eval "$("$bin/fakecloud" -print-env)"
+# shellcheck disable=SC1091
+. "$work/fakecloud.env"
 export HUAWEICLOUD_SDK_REGION=ap-southeast-1
-"$bin/manager" --vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 \
+setsid "$bin/manager" --vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 \
   --metrics-bind-address 0 >"$work/operator.log" 2>&1 &
 pids+=($!)
 

@@ -1,0 +1,231 @@
+// Command bench measures the operator at scale: the built binary against the local
+// control plane and the fake cloud (over HTTP, with its QPS limit and latency), for
+// several numbers of VpnUsers. It prints a table and writes JSON; the goals are printed
+// beside the figures and never asserted by a timer, since the machines are shared.
+//
+//	go run ./hack/bench -n 100,1000,5000 -out bin/bench.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vpnuser-operator/vpnuser-operator/hack/rig"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
+)
+
+// Goals, from the issue that asked for this harness.
+const (
+	goalLimitedRatio     = 1.15
+	goalUnthrottledRatio = 1.5
+	goalWritesPerUser    = 3
+	goalGetsPerPeriod    = 1.05
+	goalBusiestSecond    = 2
+	goalRSSAt5000MiB     = 128
+)
+
+type options struct {
+	sizes        []int
+	out          string
+	binary       string
+	limitedQPS   float64
+	syncPeriod   time.Duration
+	bigSecrets   int
+	workers      int
+	skipLimited  bool
+	keepWorkDirs bool
+}
+
+func main() {
+	opts, err := parseFlags()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var sizes string
+	flag.StringVar(&sizes, "n", "100,1000,5000", "comma-separated numbers of VpnUsers")
+	flag.StringVar(&o.out, "out", "bin/bench.json", "where to write the JSON results")
+	flag.StringVar(&o.binary, "operator", "bin/manager", "the operator binary to run")
+	flag.Float64Var(&o.limitedQPS, "limited-qps", 50, "the fake cloud's QPS limit in the rate-limited run")
+	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the operator's --sync-period in the steady-state run")
+	flag.IntVar(&o.bigSecrets, "big-secrets", 500, "Secrets of 512 KiB created once, to show Secret data is not cached (0: skip)")
+	flag.IntVar(&o.workers, "workers", 16, "goroutines the harness creates objects with")
+	flag.BoolVar(&o.skipLimited, "skip-limited", false, "skip the rate-limited run")
+	flag.BoolVar(&o.keepWorkDirs, "keep", false, "keep the work directories (operator logs)")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-n wants positive whole numbers, got %q", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if _, err := os.Stat(o.binary); err != nil {
+		return o, fmt.Errorf("the operator binary %s is missing: run 'make build' first", o.binary)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, opts options) error {
+	var results []*Result
+	for i, n := range opts.sizes {
+		r := &Result{N: n}
+		results = append(results, r)
+		if !opts.skipLimited {
+			if err := runLimited(ctx, opts, r); err != nil {
+				return fmt.Errorf("N=%d, rate-limited run: %w", n, err)
+			}
+		}
+		big := 0
+		if i == 0 {
+			big = opts.bigSecrets
+		}
+		if err := runUnthrottled(ctx, opts, r, big); err != nil {
+			return fmt.Errorf("N=%d, unthrottled run: %w", n, err)
+		}
+		printTable(os.Stdout, results)
+	}
+	if err := writeJSON(opts.out, results); err != nil {
+		return err
+	}
+	fmt.Printf("\nbench: results written to %s\n", opts.out)
+	return nil
+}
+
+// Result holds the figures of one size.
+type Result struct {
+	N int `json:"n"`
+
+	// Rate-limited convergence.
+	LimitedSeconds      float64 `json:"limitedSeconds"`
+	LimitedFloorSeconds float64 `json:"limitedFloorSeconds"`
+	LimitedRatio        float64 `json:"limitedRatio"`
+	LimitedCalls        int     `json:"limitedCalls"`
+	Limited429          int     `json:"limited429"`
+
+	// Unthrottled convergence.
+	UnthrottledSeconds float64 `json:"unthrottledSeconds"`
+	CreateSeconds      float64 `json:"createSeconds"`
+	UnthrottledRatio   float64 `json:"unthrottledRatio"`
+
+	// Calls per user.
+	CreatesPerUser float64 `json:"createsPerUser"`
+	DuplicateUsers int     `json:"duplicateUsers"`
+	WritesPerUser  float64 `json:"apiWritesPerUser"`
+	EventsPerUser  float64 `json:"eventsPerUser"`
+
+	// Steady state.
+	GetsPerUserPerPeriod float64 `json:"getsPerUserPerPeriod"`
+	SteadyStatusWrites   float64 `json:"steadyStatusWrites"`
+	BusiestSecondRatio   float64 `json:"busiestSecondRatio"`
+
+	// Cost.
+	RSSMiB     float64 `json:"rssMiB"`
+	PeakRSSMiB float64 `json:"peakRssMiB"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+
+	// Secret data is not cached (measured once).
+	BigSecrets        int     `json:"bigSecrets,omitempty"`
+	BigSecretsMiB     float64 `json:"bigSecretsMiB,omitempty"`
+	RSSBeforeBigMiB   float64 `json:"rssBeforeBigSecretsMiB,omitempty"`
+	RSSAfterBigMiB    float64 `json:"rssAfterBigSecretsMiB,omitempty"`
+	RSSGrowthBigRatio float64 `json:"rssGrowthOverBigSecretsSize,omitempty"`
+}
+
+func writeJSON(path string, results []*Result) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(map[string]any{
+		"machine": machine(),
+		"time":    time.Now().UTC().Format(time.RFC3339),
+		"results": results,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// env is one isolated system: a control plane, a fake cloud and the operator.
+type env struct {
+	dir  string
+	cp   *rig.ControlPlane
+	fake *vpnapitest.Server
+	op   *rig.Operator
+	keep bool
+}
+
+func newEnv(ctx context.Context, opts options, fakeOpts vpnapitest.Options, operatorArgs ...string) (*env, error) {
+	dir, err := os.MkdirTemp("", "vpnuser-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, keep: opts.keepWorkDirs}
+	e.cp, err = rig.StartControlPlane(dir, 2000, 4000)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.fake = vpnapitest.NewServer(fakeOpts)
+	e.op, err = rig.StartOperator(ctx, rig.OperatorOptions{
+		Binary:     opts.binary,
+		Kubeconfig: e.cp.Kubeconfig,
+		Endpoint:   e.fake.URL,
+		Env:        fakeEnv(),
+		Args:       operatorArgs,
+		LogPath:    filepath.Join(dir, "operator.log"),
+	})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.op != nil {
+		e.op.Stop()
+	}
+	if e.fake != nil {
+		e.fake.Close()
+	}
+	if e.cp != nil {
+		e.cp.Stop()
+	}
+	if e.keep {
+		fmt.Printf("bench: work directory kept: %s\n", e.dir)
+		return
+	}
+	_ = os.RemoveAll(e.dir)
+}
+
+func fakeEnv() []string {
+	return []string{
+		"HUAWEICLOUD_SDK_AK=" + vpnapitest.DefaultAccessKey,
+		"HUAWEICLOUD_SDK_SK=" + vpnapitest.DefaultSecretKey,
+		"HUAWEICLOUD_SDK_PROJECT_ID=" + vpnapitest.DefaultProjectID,
+		"HUAWEICLOUD_SDK_REGION=ap-southeast-1",
+	}
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

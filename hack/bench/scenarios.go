@@ -1,0 +1,391 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
+	"github.com/vpnuser-operator/vpnuser-operator/hack/rig"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
+)
+
+const namespace = "bench"
+
+// runLimited: the fake cloud allows Q requests/s with 50 ms latency, and the operator's
+// client limiter is set to the same Q. The floor is the cloud calls needed (a create and
+// a GET per user) divided by Q.
+func runLimited(ctx context.Context, opts options, r *Result) error {
+	q := opts.limitedQPS
+	fakeOpts := vpnapitest.DefaultOptions()
+	fakeOpts.QPS = q
+	fakeOpts.Latency = 50 * time.Millisecond
+	e, err := newEnv(ctx, opts, fakeOpts,
+		"--cloud-qps", fmt.Sprint(q), "--cloud-burst", "1",
+		"--max-concurrent-reconciles", "32", "--kube-api-qps", "500", "--kube-api-burst", "1000",
+		"--sync-period", "1h")
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	fmt.Printf("bench: N=%d rate-limited: fake cloud at %.0f req/s with 50ms latency\n", r.N, q)
+	start := time.Now()
+	if _, err := createWorkload(ctx, e.cp.Client, r.N, opts.workers); err != nil {
+		return err
+	}
+	if err := waitAllReady(ctx, e.cp.Client, r.N, 30*time.Minute); err != nil {
+		return err
+	}
+	r.LimitedSeconds = time.Since(start).Seconds()
+	r.LimitedFloorSeconds = float64(2*r.N) / q
+	r.LimitedRatio = r.LimitedSeconds / r.LimitedFloorSeconds
+	calls := e.fake.Calls()
+	r.LimitedCalls = len(calls)
+	for _, c := range calls {
+		if c.Status == 429 {
+			r.Limited429++
+		}
+	}
+	return nil
+}
+
+// runUnthrottled: the fake cloud allows 2000 requests/s with 10 ms latency. Convergence
+// is compared with the time the harness needs just to create the objects. Then the same
+// system is watched for two sync periods of steady state.
+func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int) error {
+	fakeOpts := vpnapitest.DefaultOptions()
+	fakeOpts.QPS = 2000
+	fakeOpts.Latency = 10 * time.Millisecond
+	e, err := newEnv(ctx, opts, fakeOpts,
+		"--cloud-qps", "2000", "--cloud-burst", "100",
+		"--max-concurrent-reconciles", "32", "--kube-api-qps", "500", "--kube-api-burst", "1000",
+		"--sync-period", opts.syncPeriod.String())
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	fmt.Printf("bench: N=%d unthrottled: fake cloud at 2000 req/s with 10ms latency, sync period %s\n", r.N, opts.syncPeriod)
+
+	writesBefore, err := apiWrites(e.op)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	created, err := createWorkload(ctx, e.cp.Client, r.N, opts.workers)
+	if err != nil {
+		return err
+	}
+	if err := waitAllReady(ctx, e.cp.Client, r.N, 30*time.Minute); err != nil {
+		return err
+	}
+	r.UnthrottledSeconds = time.Since(start).Seconds()
+	r.CreateSeconds = created.Seconds()
+	r.UnthrottledRatio = r.UnthrottledSeconds / r.CreateSeconds
+
+	// Calls per user on the create path.
+	r.CreatesPerUser = float64(e.fake.CountCalls("create")) / float64(r.N)
+	r.DuplicateUsers = duplicates(e.fake.Users(vpnapitest.DefaultProjectID, vpnapitest.DefaultServerID))
+	writesAfter, err := apiWrites(e.op)
+	if err != nil {
+		return err
+	}
+	events, err := eventWrites(ctx, e.cp.Client)
+	if err != nil {
+		return err
+	}
+	r.WritesPerUser = (writesAfter - writesBefore - events) / float64(r.N)
+	r.EventsPerUser = events / float64(r.N)
+
+	if err := steadyState(ctx, e, opts.syncPeriod, r); err != nil {
+		return err
+	}
+	st, err := e.op.Stats()
+	if err != nil {
+		return err
+	}
+	r.RSSMiB, r.PeakRSSMiB, r.CPUSeconds = mib(st.RSSBytes), mib(st.PeakRSSBytes), st.CPUSeconds
+
+	if bigSecrets > 0 {
+		return bigSecretsRun(ctx, e, bigSecrets, r)
+	}
+	return nil
+}
+
+// steadyState watches two sync periods in which nothing changes: GETs per user per
+// period, status writes, and how evenly the GETs spread over the seconds.
+func steadyState(ctx context.Context, e *env, period time.Duration, r *Result) error {
+	// Let the first periodic observations of the create burst pass by one period, so that
+	// the window sees the operator's steady rhythm.
+	if err := sleep(ctx, period); err != nil {
+		return err
+	}
+	e.fake.ResetCalls()
+	writesBefore, err := apiWrites(e.op)
+	if err != nil {
+		return err
+	}
+	windowStart := time.Now()
+	if err := sleep(ctx, 2*period); err != nil {
+		return err
+	}
+	windowEnd := time.Now()
+	writesAfter, err := apiWrites(e.op)
+	if err != nil {
+		return err
+	}
+	r.SteadyStatusWrites = writesAfter - writesBefore
+
+	perSecond := map[int64]int{}
+	gets := 0
+	for _, c := range e.fake.Calls() {
+		if c.Operation != "show" || c.Time.Before(windowStart) || c.Time.After(windowEnd) {
+			continue
+		}
+		gets++
+		perSecond[c.Time.Unix()]++
+	}
+	r.GetsPerUserPerPeriod = float64(gets) / float64(r.N) / 2
+	busiest := 0
+	for _, v := range perSecond {
+		busiest = max(busiest, v)
+	}
+	mean := float64(gets) / windowEnd.Sub(windowStart).Seconds()
+	if mean > 0 {
+		r.BusiestSecondRatio = float64(busiest) / mean
+	}
+	return nil
+}
+
+// bigSecretsRun creates Secrets of 512 KiB that no VpnUser references and shows that the
+// operator's memory does not grow by their size: it watches Secrets' metadata only.
+func bigSecretsRun(ctx context.Context, e *env, n int, r *Result) error {
+	before, err := e.op.Stats()
+	if err != nil {
+		return err
+	}
+	payload := strings.Repeat("x", 512<<10)
+	if err := parallel(ctx, n, 8, func(i int) error {
+		s := &corev1.Secret{Data: map[string][]byte{"blob": []byte(payload)}}
+		s.Namespace, s.Name = namespace, fmt.Sprintf("big-%04d", i)
+		return e.cp.Client.Create(ctx, s)
+	}); err != nil {
+		return err
+	}
+	// Give the operator's informers time to see all of them.
+	if err := sleep(ctx, 10*time.Second); err != nil {
+		return err
+	}
+	after, err := e.op.Stats()
+	if err != nil {
+		return err
+	}
+	r.BigSecrets = n
+	r.BigSecretsMiB = float64(n) * 0.5
+	r.RSSBeforeBigMiB, r.RSSAfterBigMiB = mib(before.RSSBytes), mib(after.RSSBytes)
+	r.RSSGrowthBigRatio = (r.RSSAfterBigMiB - r.RSSBeforeBigMiB) / r.BigSecretsMiB
+	return nil
+}
+
+// createWorkload creates n Secrets and n VpnUsers and returns how long that took.
+func createWorkload(ctx context.Context, c client.Client, n, workers int) (time.Duration, error) {
+	ns := &corev1.Namespace{}
+	ns.Name = namespace
+	if err := client.IgnoreAlreadyExists(c.Create(ctx, ns)); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err := parallel(ctx, n, workers, func(i int) error {
+		name := fmt.Sprintf("user-%05d", i)
+		if err := c.Create(ctx, rig.PasswordSecret(namespace, name, fmt.Sprintf("Bench-Passw0rd-%05d", i))); err != nil {
+			return err
+		}
+		vu := &vpnv1alpha1.VpnUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+			Spec: vpnv1alpha1.VpnUserSpec{
+				VpnServerID:       vpnapitest.DefaultServerID,
+				Description:       "bench",
+				PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: name},
+			},
+		}
+		return c.Create(ctx, vu)
+	})
+	return time.Since(start), err
+}
+
+// waitAllReady polls until n VpnUsers are Ready=True for their current generation.
+func waitAllReady(ctx context.Context, c client.Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := -1
+	for {
+		ready, err := countReady(ctx, c)
+		if err != nil {
+			return err
+		}
+		if ready >= n {
+			return nil
+		}
+		if ready != last {
+			last = ready
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d VpnUsers Ready after %s: %w", ready, n, timeout, rig.ErrTimeout)
+		}
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func countReady(ctx context.Context, c client.Client) (int, error) {
+	ready := 0
+	cont := ""
+	for {
+		var list vpnv1alpha1.VpnUserList
+		if err := c.List(ctx, &list, client.InNamespace(namespace), client.Limit(1000), client.Continue(cont)); err != nil {
+			return 0, err
+		}
+		for i := range list.Items {
+			vu := &list.Items[i]
+			cond := meta.FindStatusCondition(vu.Status.Conditions, vpnv1alpha1.ConditionReady)
+			if cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == vu.Generation {
+				ready++
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			return ready, nil
+		}
+	}
+}
+
+// apiWrites counts the operator's writes to the API server, Events included: client-go's
+// metric of requests by method, which controller-runtime exports.
+func apiWrites(op *rig.Operator) (float64, error) {
+	var total float64
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		v, err := op.Metrics("rest_client_requests_total", map[string]string{"method": m})
+		if err != nil {
+			return 0, err
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// eventWrites counts the Events in the namespace, each one write of the operator's.
+func eventWrites(ctx context.Context, c client.Client) (float64, error) {
+	var events corev1.EventList
+	if err := c.List(ctx, &events, client.InNamespace(namespace)); err != nil {
+		return 0, err
+	}
+	return float64(len(events.Items)), nil
+}
+
+func duplicates(users []vpnapitest.StoredUser) int {
+	seen := map[string]int{}
+	for _, u := range users {
+		seen[u.Name]++
+	}
+	d := 0
+	for _, c := range seen {
+		d += c - 1
+	}
+	return d
+}
+
+func parallel(ctx context.Context, n, workers int, f func(i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := range work {
+				if err := f(i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				model = strings.TrimSpace(line[strings.Index(line, ":")+1:])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func printTable(w io.Writer, results []*Result) {
+	fmt.Fprintf(w, "\nMachine: %s\n", machine())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(name, goal string, f func(r *Result) string) {
+		fmt.Fprintf(tw, "%s\t%s\t", name, goal)
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t", f(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("N", "goal", func(r *Result) string { return fmt.Sprint(r.N) })
+	row("rate-limited: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedSeconds) })
+	row("rate-limited: floor (2N/Q) seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedFloorSeconds) })
+	row("rate-limited: ratio to floor", fmt.Sprintf("<= %.2f", goalLimitedRatio), func(r *Result) string { return fmt.Sprintf("%.3f", r.LimitedRatio) })
+	row("rate-limited: 429 answers", "0", func(r *Result) string { return fmt.Sprint(r.Limited429) })
+	row("unthrottled: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.UnthrottledSeconds) })
+	row("unthrottled: seconds to create objects", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CreateSeconds) })
+	row("unthrottled: ratio", fmt.Sprintf("<= %.1f", goalUnthrottledRatio), func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledRatio) })
+	row("creates per user", "1", func(r *Result) string { return fmt.Sprintf("%.3f", r.CreatesPerUser) })
+	row("duplicate cloud users", "0", func(r *Result) string { return fmt.Sprint(r.DuplicateUsers) })
+	row("API writes per user to Ready", fmt.Sprintf("<= %d", goalWritesPerUser), func(r *Result) string { return fmt.Sprintf("%.2f", r.WritesPerUser) })
+	row("Events per user to Ready", "", func(r *Result) string { return fmt.Sprintf("%.2f", r.EventsPerUser) })
+	row("steady: GETs per user per period", fmt.Sprintf("<= %.2f", goalGetsPerPeriod), func(r *Result) string { return fmt.Sprintf("%.3f", r.GetsPerUserPerPeriod) })
+	row("steady: status writes", "0", func(r *Result) string { return fmt.Sprintf("%.0f", r.SteadyStatusWrites) })
+	row("steady: busiest second / mean", fmt.Sprintf("<= %d", goalBusiestSecond), func(r *Result) string { return fmt.Sprintf("%.2f", r.BusiestSecondRatio) })
+	row("operator RSS MiB (peak)", fmt.Sprintf("<= %d at 5000", goalRSSAt5000MiB), func(r *Result) string { return fmt.Sprintf("%.0f (%.0f)", r.RSSMiB, r.PeakRSSMiB) })
+	row("operator CPU seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CPUSeconds) })
+	_ = tw.Flush()
+	for _, r := range results {
+		if r.BigSecrets > 0 {
+			fmt.Fprintf(w, "Secret data not cached: %d Secrets of 512 KiB (%.0f MiB): operator RSS %.0f -> %.0f MiB (growth %.1f%% of their size)\n",
+				r.BigSecrets, r.BigSecretsMiB, r.RSSBeforeBigMiB, r.RSSAfterBigMiB, 100*r.RSSGrowthBigRatio)
+		}
+	}
+}

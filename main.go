@@ -36,6 +36,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -79,7 +80,14 @@ type cloudOptions struct {
 	burst                   int
 	timeout                 time.Duration
 	maxConcurrentReconciles int
+	defaultCredentials      string
 }
+
+// Values of --default-credentials.
+const (
+	defaultCredentialsEnv  = "env"
+	defaultCredentialsNone = "none"
+)
 
 func (o *cloudOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.region, "region", "",
@@ -97,6 +105,10 @@ func (o *cloudOptions) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.burst, "cloud-burst", vpnapi.DefaultBurst, "The burst of requests allowed above --cloud-qps.")
 	fs.DurationVar(&o.timeout, "cloud-timeout", vpnapi.DefaultTimeout, "The timeout of one request to the cloud.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many VpnUsers are reconciled at once.")
+	fs.StringVar(&o.defaultCredentials, "default-credentials", defaultCredentialsEnv,
+		"The cloud credentials of VpnUsers without spec.credentialsSecretRef: \"env\" reads them from the environment "+
+			"(or --cloud-credentials-dir); \"none\" runs without default credentials (a multi-tenant cluster where each "+
+			"namespace brings its own Secret), and such VpnUsers report CredentialsNotFound.")
 }
 
 // validate checks the flags; its error names the flag.
@@ -117,6 +129,10 @@ func (o *cloudOptions) validate() error {
 	if o.maxConcurrentReconciles < 1 {
 		problems = append(problems, fmt.Sprintf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles))
 	}
+	if o.defaultCredentials != defaultCredentialsEnv && o.defaultCredentials != defaultCredentialsNone {
+		problems = append(problems, fmt.Sprintf("--default-credentials must be %q or %q, got %q",
+			defaultCredentialsEnv, defaultCredentialsNone, o.defaultCredentials))
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
@@ -125,12 +141,17 @@ func (o *cloudOptions) validate() error {
 
 // cloudConfig makes the configuration of the cloud client from the flags and the
 // environment. Its error names everything that is missing or malformed, never a secret.
+// With --default-credentials=none it holds no credentials, and the region may come from
+// each credentials Secret instead.
 func (o *cloudOptions) cloudConfig(getenv func(string) string) (vpnapi.Config, error) {
-	var missing []string
 	region := o.region
 	if region == "" {
 		region = strings.TrimSpace(getenv(EnvRegion))
 	}
+	if o.defaultCredentials == defaultCredentialsNone {
+		return o.config(region, nil), nil
+	}
+	var missing []string
 	if region == "" && o.endpoint == "" {
 		missing = append(missing, EnvRegion+" (or --region, or --vpn-endpoint)")
 	}
@@ -165,6 +186,10 @@ func (o *cloudOptions) cloudConfig(getenv func(string) string) (vpnapi.Config, e
 	if err := vpnapi.ValidateProjectID(c.ProjectID); err != nil {
 		return vpnapi.Config{}, fmt.Errorf("malformed cloud configuration: %s: %w", vpnapi.EnvProjectID, err)
 	}
+	return o.config(region, creds), nil
+}
+
+func (o *cloudOptions) config(region string, creds vpnapi.CredentialsProvider) vpnapi.Config {
 	return vpnapi.Config{
 		Region:      region,
 		Endpoint:    o.endpoint,
@@ -173,7 +198,29 @@ func (o *cloudOptions) cloudConfig(getenv func(string) string) (vpnapi.Config, e
 		Burst:       o.burst,
 		Timeout:     o.timeout,
 		UserAgent:   "vpnuser-operator/" + version,
-	}, nil
+	}
+}
+
+// cloudClients makes the provider of the VpnUsers' cloud clients: one client per
+// credentials Secret, and the default client when cfg has credentials. Each project gets
+// one rate limiter of --cloud-qps and --cloud-burst, shared by all its clients.
+func cloudClients(cfg vpnapi.Config, reader client.Reader) (*controller.SecretClients, error) {
+	clouds := &controller.SecretClients{Reader: reader, Config: cfg}
+	clouds.Config.Credentials = nil
+	if cfg.Credentials == nil {
+		return clouds, nil
+	}
+	c, err := cfg.Credentials.Credentials(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("cloud credentials: %w", err)
+	}
+	cfg.Limiter = clouds.Limiter(c.ProjectID)
+	api, err := vpnapi.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	clouds.Default = api
+	return clouds, nil
 }
 
 // fail prints one line on stderr and exits: configuration errors need no stack trace.
@@ -230,14 +277,10 @@ func main() {
 		fail("%v", err)
 	}
 	cloudConfig.Metrics = vpnapi.NewMetrics(metrics.Registry)
-	api, err := vpnapi.New(cloudConfig)
-	if err != nil {
-		fail("%v", err)
-	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog.Info("Starting the vpnuser-operator", "version", version, "region", cloudConfig.Region,
-		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod)
+		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod, "defaultCredentials", cloud.defaultCredentials)
 
 	// if the enable-http2 flag is false (the default), http/2 should be disabled
 	// due to its vulnerabilities. More specifically, disabling http/2 will
@@ -306,11 +349,15 @@ func main() {
 		os.Exit(1)
 	}
 
+	clouds, err := cloudClients(cloudConfig, mgr.GetAPIReader())
+	if err != nil {
+		fail("%v", err)
+	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := (&controller.VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Clouds:                  controller.SharedClient{Client: api},
+		Clouds:                  clouds,
 		Recorder:                mgr.GetEventRecorder("vpnuser-controller"),
 		SyncPeriod:              cloud.syncPeriod,
 		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,

@@ -103,6 +103,7 @@ func TestConfigurationErrorsNameWhatIsWrong(t *testing.T) {
 		{"timeout", []string{"--cloud-timeout", "0s"}, fullEnv, "--cloud-timeout must be greater than 0"},
 		{"workers", []string{"--max-concurrent-reconciles", "0"}, fullEnv, "--max-concurrent-reconciles must be at least 1"},
 		{"credentials dir", []string{"--cloud-credentials-dir", t.TempDir()}, map[string]string{EnvRegion: "r"}, "missing files"},
+		{"default credentials", []string{"--default-credentials", "secret"}, fullEnv, `--default-credentials must be "env" or "none", got "secret"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := parse(t, c.args...)
@@ -117,5 +118,35 @@ func TestConfigurationErrorsNameWhatIsWrong(t *testing.T) {
 				t.Errorf("the error shows the secret key: %v", err)
 			}
 		})
+	}
+}
+
+func TestNoDefaultCredentials(t *testing.T) {
+	o := parse(t, "--default-credentials", "none")
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.cloudConfig(env(map[string]string{}))
+	if err != nil {
+		t.Fatalf("none needs no environment: %v", err)
+	}
+	if cfg.Credentials != nil {
+		t.Error("none has default credentials")
+	}
+	clouds, err := cloudClients(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clouds.Default != nil {
+		t.Error("none made a default client")
+	}
+
+	o = parse(t)
+	clouds, err = cloudClients(mustConfig(t, o), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clouds.Default == nil || clouds.Limiter(fullEnv[vpnapi.EnvProjectID]) == nil {
+		t.Error("env made no default client, or no limiter for its project")
 	}
 }

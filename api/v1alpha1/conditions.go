@@ -58,4 +58,17 @@ const (
 	ReasonPaused = "Paused"
 	// ReasonDeleting: the VpnUser is being deleted.
 	ReasonDeleting = "Deleting"
+	// ReasonCredentialsNotFound: the cloud credentials of the VpnUser are missing: its
+	// credentials Secret or one of its keys does not exist, or it names no Secret and the
+	// operator runs with --default-credentials=none. No cloud call is made until they come.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonObserved: under managementPolicy Observe, the cloud user was found and is
+	// mirrored into the status.
+	ReasonObserved = "Observed"
+	// ReasonNotFound: under managementPolicy Observe, no user of that name exists on the
+	// server; it is looked for again every sync period.
+	ReasonNotFound = "NotFound"
+	// ReasonInvalidAnnotation is the reason of the Warning event about an annotation whose
+	// value the operator cannot use (it never affects the conditions).
+	ReasonInvalidAnnotation = "InvalidAnnotation"
 )

@@ -28,6 +28,13 @@ const (
 	AnnotationAdopt = "vpn.huaweicloud.io/adopt"
 	// AnnotationPaused set to "true" stops every cloud call for the object until removed.
 	AnnotationPaused = "vpn.huaweicloud.io/paused"
+	// AnnotationSyncPeriod overrides the operator's --sync-period for the object: a Go
+	// duration from 30s to 24h, or "0" to turn periodic observation off.
+	AnnotationSyncPeriod = "vpn.huaweicloud.io/sync-period"
+	// AnnotationReconcileRequestedAt set to a new value (any string, e.g. a timestamp)
+	// makes the operator reconcile the object at once; the value handled is recorded in
+	// status.lastHandledReconcileAt (Flux's convention).
+	AnnotationReconcileRequestedAt = "vpn.huaweicloud.io/reconcile-requested-at"
 
 	// Finalizer keeps a VpnUser until its cloud user is deleted (or orphaned).
 	Finalizer = "vpn.huaweicloud.io/finalizer"
@@ -46,6 +53,39 @@ const (
 	// DeletionPolicyOrphan leaves the cloud user in place.
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
+
+// ManagementPolicy says whether the operator manages the cloud user or only observes it.
+// +kubebuilder:validation:Enum=Manage;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyManage creates, updates, resets the password of and deletes the
+	// cloud user so that it follows the VpnUser.
+	ManagementPolicyManage ManagementPolicy = "Manage"
+	// ManagementPolicyObserve only reads the cloud user (found by name) into the status;
+	// the operator never writes to the cloud for the object.
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
+// Keys of a credentials Secret (spec.credentialsSecretRef): the names Huawei's tools read
+// from the environment.
+const (
+	CredentialsKeyAccessKey     = "HUAWEICLOUD_SDK_AK"
+	CredentialsKeySecretKey     = "HUAWEICLOUD_SDK_SK"
+	CredentialsKeyProjectID     = "HUAWEICLOUD_SDK_PROJECT_ID"
+	CredentialsKeySecurityToken = "HUAWEICLOUD_SDK_SECURITY_TOKEN"
+	CredentialsKeyRegion        = "HUAWEICLOUD_SDK_REGION"
+)
+
+// LocalSecretReference names a Secret in the VpnUser's own namespace.
+type LocalSecretReference struct {
+	// name of the Secret, in the same namespace as the VpnUser.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="credentialsSecretRef.name must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	Name string `json:"name"`
+}
 
 // SecretKeyReference names a key of a Secret in the VpnUser's own namespace.
 type SecretKeyReference struct {
@@ -66,6 +106,7 @@ type SecretKeyReference struct {
 }
 
 // VpnUserSpec is the desired state of a user of a Huawei Cloud P2C VPN server.
+// +kubebuilder:validation:XValidation:rule="(has(self.managementPolicy) && self.managementPolicy == 'Observe') || has(self.passwordSecretRef)",message="passwordSecretRef is required when managementPolicy is Manage (the default): name the Secret that holds the user's password, or set managementPolicy: Observe",fieldPath=".passwordSecretRef",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.userName) == has(self.userName) && (!has(self.userName) || self.userName == oldSelf.userName)",message="userName is immutable: the cloud cannot rename a user; create a new VpnUser instead"
 type VpnUserSpec struct {
 	// vpnServerId is the UUID of the P2C VPN server (client authentication LOCAL_PASSWORD,
@@ -98,9 +139,25 @@ type VpnUserSpec struct {
 	UserGroupID string `json:"userGroupId,omitempty"`
 
 	// passwordSecretRef points at the user's password in a Secret of this namespace.
-	// A changed password is applied to the cloud with a password reset.
-	// +required
-	PasswordSecretRef SecretKeyReference `json:"passwordSecretRef"`
+	// A changed password is applied to the cloud with a password reset. Required when
+	// managementPolicy is Manage; not read under Observe.
+	// +optional
+	PasswordSecretRef SecretKeyReference `json:"passwordSecretRef,omitzero"`
+
+	// managementPolicy: Manage (the default) makes the cloud user follow this object;
+	// Observe only finds the user by userName on vpnServerId and mirrors it into the
+	// status, and never creates, updates, resets the password of or deletes it, whatever
+	// deletionPolicy says.
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// credentialsSecretRef names a Secret of this namespace with the cloud credentials to
+	// use for this user: keys HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK and
+	// HUAWEICLOUD_SDK_PROJECT_ID, optionally HUAWEICLOUD_SDK_SECURITY_TOKEN and
+	// HUAWEICLOUD_SDK_REGION. Without it, the operator's own credentials are used.
+	// +optional
+	CredentialsSecretRef *LocalSecretReference `json:"credentialsSecretRef,omitempty"`
 
 	// deletionPolicy says whether deleting the VpnUser deletes the cloud user (Delete,
 	// the default) or leaves it (Orphan).
@@ -163,6 +220,22 @@ type VpnUserStatus struct {
 	// reuses it and a deletion looks the user up by name instead of leaking it.
 	// +optional
 	PendingCreateToken string `json:"pendingCreateToken,omitempty"`
+
+	// idRecordedAt is when the id of a user this operator created was recorded. A user
+	// not yet seen by a GET (createdAt empty) that the cloud does not show is waited for
+	// for a while (the cloud is eventually consistent) before it is created again.
+	// +optional
+	IDRecordedAt *metav1.Time `json:"idRecordedAt,omitempty"`
+
+	// refusedCreates counts the creates the cloud refused for good (400); each refusal
+	// retires the idempotency token it used, so the next create sends a new one.
+	// +optional
+	RefusedCreates int32 `json:"refusedCreates,omitempty"`
+
+	// lastHandledReconcileAt is the last value of the annotation
+	// vpn.huaweicloud.io/reconcile-requested-at that the operator handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
 	// recreations counts how often the cloud user was found deleted out of band and
 	// created again; each attempt uses its own idempotency token.

@@ -156,6 +156,14 @@ func TestInvalidManifestsAreRefused(t *testing.T) {
 		{"metadata.name reserved without userName", "metadata: {name: administrator}\n" + valid(""),
 			"metadata.name is used as the cloud user name when spec.userName is not set"},
 		{"no spec", "metadata: {name: user-a}\n", "spec: Required value"},
+		{"unknown managementPolicy", "metadata: {name: user-a}\n" + valid("  managementPolicy: ReadOnly\n"),
+			`spec.managementPolicy: Unsupported value: "ReadOnly": supported values: "Manage", "Observe"`},
+		{"managementPolicy Manage without passwordSecretRef", "metadata: {name: user-a}\nspec:\n  vpnServerId: " + serverID + "\n  managementPolicy: Manage\n",
+			"passwordSecretRef is required when managementPolicy is Manage"},
+		{"credentials Secret name with upper case", "metadata: {name: user-a}\n" + valid("  credentialsSecretRef: {name: Cloud_Keys}\n"),
+			"credentialsSecretRef.name must be a valid Secret name"},
+		{"credentials Secret without a name", "metadata: {name: user-a}\n" + valid("  credentialsSecretRef: {}\n"),
+			"spec.credentialsSecretRef.name: Required value"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := k8sClient.Create(context.Background(), manifest(t, c.manifest))
@@ -218,6 +226,7 @@ func TestValidManifestsAreAcceptedWithDefaults(t *testing.T) {
 				"\n  deletionPolicy: Orphan\n")},
 		{"empty description and a name with a reserved word inside", "metadata: {name: linked-user}\n" + valid("  description: \"\"\n")},
 		{"metadata.name with l3sw but no underscore", "metadata: {name: l3switch-admin}\n" + valid("")},
+		{"credentials Secret", "metadata: {name: tenant-user}\n" + valid("  credentialsSecretRef: {name: cloud-keys}\n")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			u := manifest(t, c.manifest)
@@ -237,6 +246,40 @@ func TestValidManifestsAreAcceptedWithDefaults(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("Observe needs no passwordSecretRef", func(t *testing.T) {
+		u := manifest(t, "metadata: {name: observed-user}\nspec:\n  vpnServerId: "+serverID+"\n  managementPolicy: Observe\n")
+		if err := k8sClient.Create(ctx, u); err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		got := &vpnv1alpha1.VpnUser{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(u), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.ManagementPolicy != vpnv1alpha1.ManagementPolicyObserve {
+			t.Errorf("managementPolicy = %q", got.Spec.ManagementPolicy)
+		}
+		const step = "switching to Manage without a passwordSecretRef"
+		got.Spec.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage
+		err := k8sClient.Update(ctx, got)
+		if err == nil || !strings.Contains(err.Error(), "passwordSecretRef is required when managementPolicy is Manage") {
+			t.Errorf("%s: error = %v", step, err)
+		}
+	})
+
+	t.Run("managementPolicy defaults to Manage", func(t *testing.T) {
+		u := manifest(t, "metadata: {name: managed-user}\n"+valid(""))
+		if err := k8sClient.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		got := &vpnv1alpha1.VpnUser{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(u), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.ManagementPolicy != vpnv1alpha1.ManagementPolicyManage {
+			t.Errorf("managementPolicy = %q; want the default Manage", got.Spec.ManagementPolicy)
+		}
+	})
 
 	t.Run("mutable fields can change", func(t *testing.T) {
 		u := manifest(t, "metadata: {name: changing-user}\n"+valid("  userName: changing01\n"))

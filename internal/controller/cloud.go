@@ -18,6 +18,17 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
@@ -35,8 +46,9 @@ type VPNUsers interface {
 
 var _ VPNUsers = (*vpnapi.Client)(nil)
 
-// CloudClients gives the cloud client that serves a VpnUser. Today every VpnUser shares
-// the operator's credentials; the indirection is where per-namespace credentials plug in.
+// CloudClients gives the cloud client that serves a VpnUser. An error that is a
+// *CredentialsNotFoundError means the VpnUser has no usable credentials (no cloud call is
+// made); any other error is transient.
 type CloudClients interface {
 	ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (VPNUsers, error)
 }
@@ -47,4 +59,196 @@ type SharedClient struct{ Client VPNUsers }
 // ClientFor implements CloudClients.
 func (s SharedClient) ClientFor(context.Context, *vpnv1alpha1.VpnUser) (VPNUsers, error) {
 	return s.Client, nil
+}
+
+// CredentialsNotFoundError says why a VpnUser has no cloud credentials. Its message names
+// the Secret and the key, never a value.
+type CredentialsNotFoundError struct {
+	// Secret is the credentials Secret, "" for the operator's default credentials.
+	Secret  string
+	Message string
+}
+
+// Error implements error.
+func (e *CredentialsNotFoundError) Error() string { return e.Message }
+
+// credentialsCacheTTL is how long the client of a credentials Secret is kept without
+// being used: a Secret that no VpnUser uses any more does not keep its client.
+const credentialsCacheTTL = 30 * time.Minute
+
+// SecretClients gives each VpnUser the client of its credentials: the one of the Secret
+// named by spec.credentialsSecretRef, else Default. Clients are cached per Secret version
+// (UID and resourceVersion), so a changed Secret is used from the next call, and every
+// client of one project shares one rate limiter.
+type SecretClients struct {
+	// Reader reads the credentials Secrets straight from the API server (the manager's
+	// API reader), so that no Secret data is cached by an informer.
+	Reader client.Reader
+	// Default serves VpnUsers without credentialsSecretRef; nil means there are no
+	// default credentials (--default-credentials=none).
+	Default VPNUsers
+	// Config is the template of the clients made for Secrets: endpoint, region, timeouts,
+	// metrics. Its Credentials and Limiter are replaced; QPS and Burst set the limiter of
+	// each project.
+	Config vpnapi.Config
+	// Now is the clock of the cache; nil means time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	clients  map[types.NamespacedName]*secretClient
+	limiters map[string]*rate.Limiter
+}
+
+type secretClient struct {
+	uid, resourceVersion string
+	projectID            string
+	client               VPNUsers
+	lastUsed             time.Time
+}
+
+var _ CloudClients = (*SecretClients)(nil)
+
+// Limiter returns the rate limiter of a project (nil when Config.QPS is not set), for the
+// default client to share it with the clients of Secrets of the same project.
+func (c *SecretClients) Limiter(projectID string) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limiterLocked(projectID)
+}
+
+func (c *SecretClients) limiterLocked(projectID string) *rate.Limiter {
+	if c.Config.QPS <= 0 {
+		return nil
+	}
+	if c.limiters == nil {
+		c.limiters = map[string]*rate.Limiter{}
+	}
+	l := c.limiters[projectID]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(c.Config.QPS), orDefaultInt(c.Config.Burst, vpnapi.DefaultBurst))
+		c.limiters[projectID] = l
+	}
+	return l
+}
+
+func orDefaultInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// ClientFor implements CloudClients.
+func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (VPNUsers, error) {
+	ref := vu.Spec.CredentialsSecretRef
+	if ref == nil {
+		if c.Default == nil {
+			return nil, &CredentialsNotFoundError{Message: "The operator runs without default cloud credentials (--default-credentials=none): " +
+				"set spec.credentialsSecretRef to a Secret of this namespace with the keys " + requiredCredentialKeys()}
+		}
+		return c.Default, nil
+	}
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}
+	if err := c.Reader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &CredentialsNotFoundError{Secret: ref.Name, Message: fmt.Sprintf(
+				"Credentials Secret %q not found in namespace %q: create it with the keys %s", ref.Name, vu.Namespace, requiredCredentialKeys())}
+		}
+		return nil, fmt.Errorf("reading the credentials Secret %s: %w", key, err)
+	}
+
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(now)
+	if cached := c.clients[key]; cached != nil && cached.uid == string(secret.UID) && cached.resourceVersion == secret.ResourceVersion {
+		cached.lastUsed = now
+		return cached.client, nil
+	}
+	creds, region, err := credentialsFromSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	cfg := c.Config
+	cfg.Credentials = vpnapi.StaticCredentials(creds)
+	cfg.Limiter = c.limiterLocked(creds.ProjectID)
+	if region != "" && cfg.Endpoint == "" {
+		cfg.Region = region
+	}
+	if cfg.Region == "" && cfg.Endpoint == "" {
+		return nil, &CredentialsNotFoundError{Secret: secret.Name, Message: fmt.Sprintf(
+			"Credentials Secret %q has no key %s and the operator has no region: add the key to the Secret",
+			secret.Name, vpnv1alpha1.CredentialsKeyRegion)}
+	}
+	api, err := vpnapi.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("making the cloud client of the credentials Secret %s: %w", key, err)
+	}
+	if c.clients == nil {
+		c.clients = map[types.NamespacedName]*secretClient{}
+	}
+	c.clients[key] = &secretClient{uid: string(secret.UID), resourceVersion: secret.ResourceVersion,
+		projectID: creds.ProjectID, client: api, lastUsed: now}
+	return api, nil
+}
+
+// sweepLocked drops the clients not used for credentialsCacheTTL. The limiters stay, one
+// per project ever seen (a few bytes each), so that a project keeps one limiter shared
+// with the default client whatever comes and goes.
+func (c *SecretClients) sweepLocked(now time.Time) {
+	for key, sc := range c.clients {
+		if now.Sub(sc.lastUsed) > credentialsCacheTTL {
+			delete(c.clients, key)
+		}
+	}
+}
+
+func (c *SecretClients) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// credentialsFromSecret reads and checks the keys of a credentials Secret. Its error names
+// the Secret and the keys, never a value.
+func credentialsFromSecret(secret *corev1.Secret) (vpnapi.Credentials, string, error) {
+	value := func(k string) string { return strings.TrimSpace(string(secret.Data[k])) }
+	var missing []string
+	for _, k := range []string{vpnv1alpha1.CredentialsKeyAccessKey, vpnv1alpha1.CredentialsKeySecretKey, vpnv1alpha1.CredentialsKeyProjectID} {
+		if value(k) == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		noun := "key"
+		if len(missing) > 1 {
+			noun = "keys"
+		}
+		return vpnapi.Credentials{}, "", &CredentialsNotFoundError{Secret: secret.Name, Message: fmt.Sprintf(
+			"Credentials Secret %q has no %s %s (or an empty one): add it to the Secret", secret.Name, noun, strings.Join(missing, ", "))}
+	}
+	if err := vpnapi.ValidateProjectID(value(vpnv1alpha1.CredentialsKeyProjectID)); err != nil {
+		return vpnapi.Credentials{}, "", &CredentialsNotFoundError{Secret: secret.Name, Message: fmt.Sprintf(
+			"Credentials Secret %q: key %s is not a project id (%v): correct it in the Secret",
+			secret.Name, vpnv1alpha1.CredentialsKeyProjectID, err)}
+	}
+	return vpnapi.Credentials{
+		AccessKey:     value(vpnv1alpha1.CredentialsKeyAccessKey),
+		SecretKey:     vpnapi.NewSecret(value(vpnv1alpha1.CredentialsKeySecretKey)),
+		SecurityToken: vpnapi.NewSecret(value(vpnv1alpha1.CredentialsKeySecurityToken)),
+		ProjectID:     value(vpnv1alpha1.CredentialsKeyProjectID),
+	}, value(vpnv1alpha1.CredentialsKeyRegion), nil
+}
+
+func requiredCredentialKeys() string {
+	return strings.Join([]string{vpnv1alpha1.CredentialsKeyAccessKey, vpnv1alpha1.CredentialsKeySecretKey,
+		vpnv1alpha1.CredentialsKeyProjectID}, ", ")
+}
+
+// asCredentialsNotFound reports whether err says the credentials are missing.
+func asCredentialsNotFound(err error) (*CredentialsNotFoundError, bool) {
+	var e *CredentialsNotFoundError
+	return e, errors.As(err, &e)
 }

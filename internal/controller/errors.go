@@ -40,6 +40,11 @@ type RetryPolicy struct {
 	// after other failures (cloud unavailable, API server errors).
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
+	// NewUserPoll is the wait between looks at a user just created that the cloud does
+	// not show yet (it is eventually consistent); NewUserGrace is how long such a user is
+	// waited for before it is taken for deleted and created again.
+	NewUserPoll  time.Duration
+	NewUserGrace time.Duration
 }
 
 // DefaultRetryPolicy is the policy of the operator.
@@ -49,6 +54,8 @@ var DefaultRetryPolicy = RetryPolicy{
 	ServerNotFound: 5 * time.Minute,
 	BaseDelay:      time.Second,
 	MaxDelay:       5 * time.Minute,
+	NewUserPoll:    5 * time.Second,
+	NewUserGrace:   2 * time.Minute,
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -59,6 +66,8 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		ServerNotFound: orDefault(p.ServerNotFound, d.ServerNotFound),
 		BaseDelay:      orDefault(p.BaseDelay, d.BaseDelay),
 		MaxDelay:       orDefault(p.MaxDelay, d.MaxDelay),
+		NewUserPoll:    orDefault(p.NewUserPoll, d.NewUserPoll),
+		NewUserGrace:   orDefault(p.NewUserGrace, d.NewUserGrace),
 	}
 }
 
@@ -104,12 +113,29 @@ const (
 	opResetPassword operation = "reset the password of the cloud user"
 )
 
-// cloudFailure maps a failed cloud call to an outcome. It is the one place that decides
-// what each kind of cloud error means for a VpnUser: terminal or not, which reason, when
-// to try again. Its message carries the cloud's status, code and request id (the text of
-// vpnapi's errors, which never holds a password or a key).
+// cloudFailure maps a failed cloud call of a VpnUser that uses the operator's own
+// credentials to an outcome; see classify.
 func (r *VpnUserReconciler) cloudFailure(op operation, err error) *outcome {
+	return r.classify(op, err, "")
+}
+
+// failure maps a failed cloud call of the VpnUser of s to an outcome; see classify.
+func (r *VpnUserReconciler) failure(s *scope, op operation, err error) *outcome {
+	return r.classify(op, err, s.credentialsSecret())
+}
+
+// classify maps a failed cloud call to an outcome. It is the one place that decides what
+// each kind of cloud error means for a VpnUser: terminal or not, which reason, when to
+// try again. Its message carries the cloud's status, code and request id (the text of
+// vpnapi's errors, which never holds a password or a key), and names where the
+// credentials come from: credentialsSecret, or the operator's own when "".
+func (r *VpnUserReconciler) classify(op operation, err error, credentialsSecret string) *outcome {
 	retry := r.Retry.withDefaults()
+	credentials := fmt.Sprintf("the operator's cloud credentials (%s, %s, %s)", vpnapi.EnvAccessKey, vpnapi.EnvSecretKey, vpnapi.EnvProjectID)
+	if credentialsSecret != "" {
+		credentials = fmt.Sprintf("the keys %s, %s and %s of the credentials Secret %q", vpnv1alpha1.CredentialsKeyAccessKey,
+			vpnv1alpha1.CredentialsKeySecretKey, vpnv1alpha1.CredentialsKeyProjectID, credentialsSecret)
+	}
 	msg := fmt.Sprintf("Could not %s: %v", op, err)
 	switch {
 	case vpnapi.IsThrottled(err):
@@ -118,12 +144,11 @@ func (r *VpnUserReconciler) cloudFailure(op operation, err error) *outcome {
 			message: fmt.Sprintf("%s; trying again in %s", msg, wait), result: ctrl.Result{RequeueAfter: wait}}
 	case vpnapi.IsAuth(err):
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonCloudAuthFailed,
-			message: fmt.Sprintf("%s; check the operator's cloud credentials (%s, %s, %s) and their permissions; trying again in %s",
-				msg, vpnapi.EnvAccessKey, vpnapi.EnvSecretKey, vpnapi.EnvProjectID, retry.AuthFailed),
-			result: ctrl.Result{RequeueAfter: retry.AuthFailed}}
+			message: fmt.Sprintf("%s; check %s and their permissions; trying again in %s", msg, credentials, retry.AuthFailed),
+			result:  ctrl.Result{RequeueAfter: retry.AuthFailed}}
 	case vpnapi.IsNotFound(err) && (op == opCreate || op == opList):
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonServerNotFound,
-			message: fmt.Sprintf("%s; check that spec.vpnServerId names a P2C VPN server of the operator's project; trying again in %s",
+			message: fmt.Sprintf("%s; check that spec.vpnServerId names a P2C VPN server of the credentials' project; trying again in %s",
 				msg, retry.ServerNotFound),
 			result: ctrl.Result{RequeueAfter: retry.ServerNotFound}}
 	case vpnapi.IsNotFound(err):

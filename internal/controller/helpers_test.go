@@ -31,9 +31,11 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -64,6 +66,7 @@ var testRetry = RetryPolicy{
 	ServerNotFound: time.Second,
 	BaseDelay:      50 * time.Millisecond,
 	MaxDelay:       time.Second,
+	NewUserPoll:    200 * time.Millisecond,
 }
 
 // operatorOptions vary the operator a spec runs.
@@ -75,12 +78,22 @@ type operatorOptions struct {
 	logger *logr.Logger
 	// refuseStatus, when set, may refuse a status write of the operator (a crash stand-in).
 	refuseStatus func(vu *vpnv1alpha1.VpnUser) error
+	// noDefaultCredentials runs the operator as with --default-credentials=none.
+	noDefaultCredentials bool
+	// moreNamespaces are watched too.
+	moreNamespaces []string
+	// minObjectSyncPeriod lowers the least period of the annotation sync-period.
+	minObjectSyncPeriod time.Duration
+	// retry replaces testRetry.
+	retry *RetryPolicy
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
 type operator struct {
 	cancel context.CancelFunc
 	done   chan error
+
+	events *countingRecorder // the events the reconciler emitted, counted by reason
 
 	statusWrites atomic.Int64 // writes of the status subresource
 	objectWrites atomic.Int64 // writes of the object (metadata)
@@ -90,7 +103,7 @@ type operator struct {
 // startOperator starts a manager with the reconciler, watching namespace ns only.
 func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *operator {
 	GinkgoHelper()
-	op := &operator{done: make(chan error, 1)}
+	op := &operator{done: make(chan error, 1), events: &countingRecorder{counts: map[string]int{}}}
 	logger := logf.Log.WithName("operator")
 	if opts.logger != nil {
 		logger = *opts.logger
@@ -99,12 +112,16 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		opts.syncPeriod = time.Hour
 	}
 	clientOpts := ClientOptions()
+	namespaces := map[string]cache.Config{ns: {}}
+	for _, more := range opts.moreNamespaces {
+		namespaces[more] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: namespaces},
 		Client:                 clientOpts,
 		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(config, options)
@@ -117,31 +134,41 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 	})
 	Expect(err).NotTo(HaveOccurred())
 
-	api, err := vpnapi.New(vpnapi.Config{
-		Endpoint: cloud.URL,
-		Credentials: vpnapi.StaticCredentials{
-			AccessKey: vpnapitest.DefaultAccessKey,
-			SecretKey: vpnapi.NewSecret(vpnapitest.DefaultSecretKey),
-			ProjectID: project,
-		},
+	cloudConfig := vpnapi.Config{
+		Endpoint:       cloud.URL,
 		Timeout:        5 * time.Second,
 		MaxRetries:     2,
 		RetryBaseDelay: 10 * time.Millisecond,
 		RetryMaxDelay:  100 * time.Millisecond,
 		UserAgent:      "vpnuser-operator/test",
-	})
-	Expect(err).NotTo(HaveOccurred())
+	}
+	clouds := &SecretClients{Reader: mgr.GetAPIReader(), Config: cloudConfig}
+	if !opts.noDefaultCredentials {
+		cloudConfig.Credentials = vpnapi.StaticCredentials{
+			AccessKey: vpnapitest.DefaultAccessKey,
+			SecretKey: vpnapi.NewSecret(vpnapitest.DefaultSecretKey),
+			ProjectID: project,
+		}
+		api, err := vpnapi.New(cloudConfig)
+		Expect(err).NotTo(HaveOccurred())
+		clouds.Default = api
+	}
+	retry := testRetry
+	if opts.retry != nil {
+		retry = *opts.retry
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	op.cancel = cancel
 	r := &VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Clouds:                  SharedClient{Client: api},
-		Recorder:                mgr.GetEventRecorder("vpnuser-controller"),
+		Clouds:                  clouds,
+		Recorder:                op.events.wrap(mgr.GetEventRecorder("vpnuser-controller")),
 		SyncPeriod:              opts.syncPeriod,
 		MaxConcurrentReconciles: 2,
-		Retry:                   testRetry,
+		Retry:                   retry,
+		minObjectSyncPeriod:     opts.minObjectSyncPeriod,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
@@ -150,6 +177,38 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 	}()
 	DeferCleanup(op.stop)
 	return op
+}
+
+// countingRecorder counts the events emitted, by "<name>/<reason>", before passing them on:
+// the API server's events aggregate repeats into series, which a spec cannot count.
+type countingRecorder struct {
+	next events.EventRecorder
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingRecorder) wrap(next events.EventRecorder) *countingRecorder {
+	c.next = next
+	return c
+}
+
+func (c *countingRecorder) Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+	if o, ok := regarding.(client.Object); ok {
+		c.mu.Lock()
+		c.counts[o.GetName()+"/"+reason]++
+		c.mu.Unlock()
+	}
+	c.next.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+// count is how many events of reason were emitted on the VpnUser named name.
+func (c *countingRecorder) count(name, reason string) func() int {
+	return func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.counts[name+"/"+reason]
+	}
 }
 
 // stop stops the manager and waits for it; stopping twice is fine.

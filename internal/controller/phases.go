@@ -103,30 +103,34 @@ func (r *VpnUserReconciler) resolvePassword(ctx context.Context, s *scope) *outc
 
 // ensureCloudUser finds the cloud user of the VpnUser, or makes it: by adoption when asked
 // to, else by a create that is safe to repeat. A user deleted in the console is created
-// again, with a new idempotency token.
+// again, with a new idempotency token; a user just created that the cloud does not show
+// yet is waited for first.
 func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	if vu.Status.ID != "" {
 		user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, vu.Status.ID)
 		if err == nil {
 			s.user = user
+			r.takeOverObserved(ctx, s)
 			return nil
 		}
 		if !isGone(err) {
-			return r.cloudFailure(opGet, err)
+			return r.failure(s, opGet, err)
+		}
+		if o := r.waitForNewUser(vu); o != nil {
+			return o
 		}
 		logf.FromContext(ctx).Info("Cloud user deleted outside Kubernetes, creating it again", "userID", vu.Status.ID)
 		r.event(vu, corev1.EventTypeWarning, eventRecreating, actionCreate,
 			"The cloud user %q (%s) was deleted outside Kubernetes; creating it again", vu.CloudUserName(), vu.Status.ID)
-		vu.Status.ID = ""
-		vu.Status.AppliedPasswordSecret = nil
-		vu.Status.RejectedPasswordSecret = nil
+		forgetCloudUser(vu)
+		r.passwords.forget(vu.UID)
 		vu.Status.Recreations++
 	}
 	if wantsAdoption(vu) && vu.Status.PendingCreateToken == "" {
 		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 		if err != nil {
-			return r.cloudFailure(opList, err)
+			return r.failure(s, opList, err)
 		}
 		if existing := findUser(users, vu.CloudUserName()); existing != nil {
 			r.adopt(ctx, s, existing)
@@ -136,13 +140,60 @@ func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outc
 	return r.createCloudUser(ctx, s)
 }
 
+// forgetCloudUser clears what the status says of a cloud user that is gone.
+func forgetCloudUser(vu *vpnv1alpha1.VpnUser) {
+	vu.Status.ID = ""
+	vu.Status.IDRecordedAt = nil
+	vu.Status.CreatedAt = nil
+	vu.Status.UpdatedAt = nil
+	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.RejectedPasswordSecret = nil
+}
+
+// waitForNewUser keeps a user that this operator created, and that no GET has shown yet,
+// from being taken for deleted at once: the cloud is eventually consistent, and a GET
+// just after a create may answer 404. It is looked at again shortly, and created again
+// only if still missing after NewUserGrace. A user seen once (createdAt set) is gone when
+// the cloud says so.
+func (r *VpnUserReconciler) waitForNewUser(vu *vpnv1alpha1.VpnUser) *outcome {
+	if vu.Status.CreatedAt != nil || vu.Status.IDRecordedAt == nil {
+		return nil
+	}
+	retry := r.Retry.withDefaults()
+	waited := time.Since(vu.Status.IDRecordedAt.Time)
+	if waited >= retry.NewUserGrace {
+		return nil
+	}
+	return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+		message: fmt.Sprintf("Waiting for the cloud to show the new user %q (%s), created %s ago; it is created again if the cloud still does not show it after %s",
+			vu.CloudUserName(), vu.Status.ID, waited.Round(time.Second), retry.NewUserGrace),
+		result: ctrl.Result{RequeueAfter: min(retry.NewUserPoll, retry.NewUserGrace-waited)}}
+}
+
+// takeOverObserved makes a user observed until now (managementPolicy Observe, switched to
+// Manage) this VpnUser's: the same id, never a second user; syncSpec and syncPassword
+// then push the spec and the Secret's password.
+func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
+	vu := s.vu
+	if readyCondition(vu).Reason != vpnv1alpha1.ReasonObserved || vu.Status.AppliedPasswordSecret != nil {
+		return
+	}
+	s.adopted = true
+	logf.FromContext(ctx).Info("Took over the observed cloud user", "userID", vu.Status.ID)
+	r.event(vu, corev1.EventTypeNormal, eventAdopted, actionAdopt,
+		"Took over the observed cloud user %q (%s), as spec.managementPolicy is Manage; its spec and the password of Secret %q are applied",
+		vu.CloudUserName(), vu.Status.ID, s.secret.Name)
+}
+
 // createCloudUser creates the cloud user. Its idempotency token is recorded in the status
 // before the create is sent: a crash, a timeout or a lost answer repeats the same token,
-// which the cloud answers with the user it already made.
+// which the cloud answers with the user it already made. A create the cloud refuses for
+// good made nothing: its token is retired, so that the next create, with a corrected spec,
+// does not send a token the cloud may remember with other parameters.
 func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	if vu.Status.PendingCreateToken == "" {
-		vu.Status.PendingCreateToken = clientToken(vu.UID, vu.Status.Recreations)
+		vu.Status.PendingCreateToken = clientToken(vu.UID, vu.Status.Recreations+vu.Status.RefusedCreates)
 		setWaiting(vu, vpnv1alpha1.ReasonProgressing, fmt.Sprintf("Creating the cloud user %q on VPN server %s",
 			vu.CloudUserName(), vu.Spec.VpnServerID))
 	}
@@ -157,15 +208,21 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 		UserGroupID: vu.Spec.UserGroupID,
 	}, vu.Status.PendingCreateToken)
 	if err != nil {
+		if vpnapi.IsInvalid(err) {
+			vu.Status.PendingCreateToken = ""
+			vu.Status.RefusedCreates++
+		}
 		if mayBeNameConflict(err) {
 			return r.nameConflict(ctx, s, err)
 		}
-		return r.cloudFailure(opCreate, err)
+		return r.failure(s, opCreate, err)
 	}
 	vu.Status.ID = id
+	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
 	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
 	vu.Status.RejectedPasswordSecret = nil
+	r.passwords.applied(vu.UID, s.password)
 	s.created = true
 	reason := eventCreated
 	if vu.Status.Recreations > 0 {
@@ -177,7 +234,12 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 
 	user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, id)
 	if err != nil {
-		return r.cloudFailure(opGet, err)
+		if isGone(err) {
+			if o := r.waitForNewUser(vu); o != nil {
+				return o
+			}
+		}
+		return r.failure(s, opGet, err)
 	}
 	s.user = user
 	return nil
@@ -189,11 +251,11 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 	vu := s.vu
 	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 	if err != nil {
-		return r.cloudFailure(opList, err)
+		return r.failure(s, opList, err)
 	}
 	existing := findUser(users, vu.CloudUserName())
 	if existing == nil {
-		return r.cloudFailure(opCreate, createErr)
+		return r.failure(s, opCreate, createErr)
 	}
 	// The user of that name is not this VpnUser's: a deletion must not look it up.
 	vu.Status.PendingCreateToken = ""
@@ -215,6 +277,7 @@ func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnap
 	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
+	r.passwords.forget(vu.UID)
 	s.user = existing
 	s.adopted = true
 	logf.FromContext(ctx).Info("Adopted the existing cloud user", "userID", existing.ID)
@@ -244,7 +307,7 @@ func (r *VpnUserReconciler) syncSpec(ctx context.Context, s *scope) *outcome {
 	drift := !s.created && !s.adopted && vu.Status.ObservedGeneration == vu.Generation
 	updated, err := s.cloud.UpdateUser(ctx, vu.Spec.VpnServerID, vu.Status.ID, req)
 	if err != nil {
-		return r.cloudFailure(opUpdate, err)
+		return r.failure(s, opUpdate, err)
 	}
 	if updated != nil {
 		s.user = updated
@@ -272,11 +335,21 @@ func fieldNames(req vpnapi.UpdateUserRequest) string {
 	return strings.Join(names, " and ")
 }
 
-// syncPassword resets the cloud password once for each new version of the Secret. A
-// version the cloud refused is not tried again: the next version is.
+// syncPassword resets the cloud password once for each new version of the Secret whose
+// password is not the one the cloud user already has. A version the cloud refused is not
+// tried again: the next version is.
 func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	if sameSecret(vu.Status.AppliedPasswordSecret, s.secret) {
+		return nil
+	}
+	if r.passwords.isApplied(vu.UID, s.password) {
+		// Only the Secret's metadata changed (a label, Helm or Argo CD applying it again),
+		// or it went back to the password the user has: there is nothing to reset.
+		vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
+		vu.Status.RejectedPasswordSecret = nil
+		logf.FromContext(ctx).V(1).Info("The password Secret changed but not its password", "userID", vu.Status.ID,
+			"secret", klog.KRef(vu.Namespace, s.secret.Name), "secretResourceVersion", s.secret.ResourceVersion)
 		return nil
 	}
 	if sameSecret(vu.Status.RejectedPasswordSecret, s.secret) {
@@ -286,20 +359,34 @@ func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome
 			message = previous.Message
 		}
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonPasswordRejected, message: message,
-			result: r.nextObservation(vu)}
+			result: r.nextObservation(s)}
 	}
-	if err := s.cloud.ResetPassword(ctx, vu.Spec.VpnServerID, vu.Status.ID, s.password); err != nil {
-		o := r.cloudFailure(opResetPassword, err)
+	err := s.cloud.ResetPassword(ctx, vu.Spec.VpnServerID, vu.Status.ID, s.password)
+	switch {
+	case err == nil:
+	case isAmbiguous(err):
+		// The cloud may have applied it: a retry that is refused as a reused password
+		// then means it did (see below).
+		r.passwords.sentAmbiguously(vu.UID, s.password)
+		return r.failure(s, opResetPassword, err)
+	case vpnapi.IsInvalid(err) && r.passwords.wasAmbiguous(vu.UID, s.password):
+		logf.FromContext(ctx).Info("The cloud refused a password it already has: the reset whose answer was lost was applied",
+			"userID", vu.Status.ID, "error", err.Error())
+	default:
+		o := r.failure(s, opResetPassword, err)
 		if o.reason == vpnv1alpha1.ReasonPasswordRejected {
+			r.passwords.refused(vu.UID)
 			vu.Status.RejectedPasswordSecret = ptr.To(s.secret)
-			o.message = fmt.Sprintf("The cloud refused the password of Secret %q (resourceVersion %s): %v; "+
-				"put another password in the Secret (the cloud refuses the user's last 5 passwords)",
-				s.secret.Name, s.secret.ResourceVersion, err)
+			o.message = fmt.Sprintf("The cloud refused the password in Secret %q key %q (resourceVersion %s) as one of the user's last 5 passwords (%v); "+
+				"if the password did not change (only the Secret's metadata did, and the operator restarted since it applied it), this is harmless: "+
+				"the cloud user keeps its current password; set a new password in the Secret to clear it",
+				s.secret.Name, s.secret.Key, s.secret.ResourceVersion, err)
 			// The user works with its old password: keep watching it, without this password.
-			o.result = r.nextObservation(vu)
+			o.result = r.nextObservation(s)
 		}
 		return o
 	}
+	r.passwords.applied(vu.UID, s.password)
 	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
 	vu.Status.RejectedPasswordSecret = nil
 	logf.FromContext(ctx).Info("Reset the password of the cloud user", "userID", vu.Status.ID,
@@ -313,12 +400,7 @@ func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome
 // observe copies what the cloud holds into the status, and schedules the next look.
 func (r *VpnUserReconciler) observe(_ context.Context, s *scope) *outcome {
 	vu, user := s.vu, s.user
-	vu.Status.UserName = user.Name
-	vu.Status.Description = user.Description
-	vu.Status.UserGroupID = user.UserGroupID
-	vu.Status.UserGroupName = user.UserGroupName
-	vu.Status.CreatedAt = cloudTime(user.CreatedAt)
-	vu.Status.UpdatedAt = cloudTime(user.UpdatedAt)
+	copyCloudUser(vu, user)
 
 	// Created and Adopted stay the reason until the spec changes.
 	reason := vpnv1alpha1.ReasonSynced
@@ -341,12 +423,82 @@ func (r *VpnUserReconciler) observe(_ context.Context, s *scope) *outcome {
 	default:
 		message = fmt.Sprintf("The cloud user %q (%s) on VPN server %s follows the spec", user.Name, user.ID, vu.Spec.VpnServerID)
 	}
-	return &outcome{state: stateReady, reason: reason, message: message, result: r.nextObservation(vu)}
+	return &outcome{state: stateReady, reason: reason, message: message, result: r.nextObservation(s)}
 }
 
-// nextObservation schedules the next periodic look at the cloud user.
-func (r *VpnUserReconciler) nextObservation(vu *vpnv1alpha1.VpnUser) ctrl.Result {
-	return ctrl.Result{RequeueAfter: r.schedule.next(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name})}
+// findObservedUser finds the cloud user to observe (managementPolicy Observe): by its id
+// once known, else by name in the server's list. It never writes to the cloud.
+func (r *VpnUserReconciler) findObservedUser(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	// Under Observe the operator vouches for no password: a later Manage pushes the
+	// Secret's.
+	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.RejectedPasswordSecret = nil
+	r.passwords.forget(vu.UID)
+	if vu.Status.ID != "" {
+		user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, vu.Status.ID)
+		if err == nil {
+			s.user = user
+			return nil
+		}
+		if !isGone(err) {
+			return r.failure(s, opGet, err)
+		}
+		// Deleted in the console, perhaps made again under the same name: look it up.
+		forgetCloudUser(vu)
+	}
+	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+	if err != nil {
+		return r.failure(s, opList, err)
+	}
+	user := findUser(users, vu.CloudUserName())
+	if user == nil {
+		forgetCloudUser(vu)
+		when := "when the VpnUser changes (the annotation " + vpnv1alpha1.AnnotationSyncPeriod + " turns periodic looks off)"
+		if s.period > 0 {
+			when = "in " + s.period.String()
+		}
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonNotFound,
+			message: fmt.Sprintf("No user named %q on VPN server %s to observe (spec.managementPolicy is Observe, so the operator does not create it); looking again %s",
+				vu.CloudUserName(), vu.Spec.VpnServerID, when),
+			result: r.nextObservation(s)}
+	}
+	vu.Status.ID = user.ID
+	vu.Status.PendingCreateToken = ""
+	s.user = user
+	return nil
+}
+
+// mirror copies the observed cloud user into the status; console changes show there and
+// are not put back.
+func (r *VpnUserReconciler) mirror(_ context.Context, s *scope) *outcome {
+	vu, user := s.vu, s.user
+	copyCloudUser(vu, user)
+	return &outcome{state: stateReady, reason: vpnv1alpha1.ReasonObserved,
+		message: fmt.Sprintf("Observing the cloud user %q (%s) on VPN server %s; spec.managementPolicy is Observe, so nothing is written to the cloud",
+			user.Name, user.ID, vu.Spec.VpnServerID),
+		result: r.nextObservation(s)}
+}
+
+// copyCloudUser copies what the cloud holds of a user into the status.
+func copyCloudUser(vu *vpnv1alpha1.VpnUser, user *vpnapi.User) {
+	vu.Status.UserName = user.Name
+	vu.Status.Description = user.Description
+	vu.Status.UserGroupID = user.UserGroupID
+	vu.Status.UserGroupName = user.UserGroupName
+	vu.Status.CreatedAt = cloudTime(user.CreatedAt)
+	vu.Status.UpdatedAt = cloudTime(user.UpdatedAt)
+}
+
+// nextObservation schedules the next periodic look at the cloud user, in the object's
+// sync period; none when the annotation sync-period turned them off.
+func (r *VpnUserReconciler) nextObservation(s *scope) ctrl.Result {
+	key := types.NamespacedName{Namespace: s.vu.Namespace, Name: s.vu.Name}
+	if s.period <= 0 {
+		r.schedule.forget(key)
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: r.schedule.next(key, s.period)}
 }
 
 // deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. When a
@@ -358,7 +510,7 @@ func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outc
 	if id == "" && vu.Status.PendingCreateToken != "" {
 		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 		if err != nil && !isGone(err) {
-			return withDeletionHint(r.cloudFailure(opList, err))
+			return withDeletionHint(r.failure(s, opList, err))
 		}
 		if u := findUser(users, vu.CloudUserName()); u != nil && !u.CreatedAt.Before(vu.CreationTimestamp.Add(-createdAtSkew)) {
 			id = u.ID
@@ -368,7 +520,7 @@ func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outc
 		return nil
 	}
 	if err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id); err != nil && !isGone(err) {
-		return withDeletionHint(r.cloudFailure(opDelete, err))
+		return withDeletionHint(r.failure(s, opDelete, err))
 	}
 	logf.FromContext(ctx).Info("Deleted the cloud user", "userID", id)
 	r.event(vu, corev1.EventTypeNormal, eventDeleted, actionDelete, "Deleted the cloud user %q (%s)", vu.CloudUserName(), id)
@@ -376,6 +528,11 @@ func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outc
 }
 
 func withDeletionHint(o *outcome) *outcome {
+	if o.reason == vpnv1alpha1.ReasonCredentialsNotFound {
+		o.message += "; the VpnUser keeps its finalizer until the cloud user is deleted, which needs these credentials: " +
+			"restore the Secret, or set spec.deletionPolicy: Orphan to let it go and leave the cloud user in place"
+		return o
+	}
 	o.message += "; the VpnUser keeps its finalizer until the cloud user is deleted: " +
 		"set spec.deletionPolicy: Orphan to let it go and leave the cloud user in place"
 	return o

@@ -17,11 +17,14 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 )
 
 // observationSchedule spreads the periodic GETs of all VpnUsers evenly over the sync
@@ -99,4 +102,70 @@ func (s *observationSchedule) slotOf(key types.NamespacedName) int {
 	s.load[best]++
 	s.slots[key] = best
 	return best
+}
+
+// Bounds of the annotation vpn.huaweicloud.io/sync-period.
+const (
+	MinObjectSyncPeriod = 30 * time.Second
+	MaxObjectSyncPeriod = 24 * time.Hour
+)
+
+// observationSchedules keeps one observationSchedule per sync period in use, so that the
+// objects that share a period (the global one, or one set by annotation) are spread over
+// it. A VpnUser holds a slot in one of them at a time.
+type observationSchedules struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	periods map[time.Duration]*observationSchedule
+	of      map[types.NamespacedName]time.Duration
+}
+
+func newObservationSchedules(now func() time.Time) *observationSchedules {
+	return &observationSchedules{now: now, periods: map[time.Duration]*observationSchedule{},
+		of: map[types.NamespacedName]time.Duration{}}
+}
+
+// next returns how long to wait before the next observation of key with period.
+func (s *observationSchedules) next(key types.NamespacedName, period time.Duration) time.Duration {
+	s.mu.Lock()
+	if old, ok := s.of[key]; ok && old != period {
+		s.periods[old].forget(key)
+	}
+	s.of[key] = period
+	sched := s.periods[period]
+	if sched == nil {
+		sched = newObservationSchedule(period, s.now)
+		s.periods[period] = sched
+	}
+	s.mu.Unlock()
+	return sched.next(key)
+}
+
+// forget releases the slot of a VpnUser that is gone or observes nothing any more.
+func (s *observationSchedules) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if period, ok := s.of[key]; ok {
+		s.periods[period].forget(key)
+		delete(s.of, key)
+	}
+}
+
+// objectSyncPeriod reads the annotation sync-period: the period to use (0: no periodic
+// observation), and a problem to report when the value cannot be used (then the global
+// period is used).
+func objectSyncPeriod(value string, global, minimum time.Duration) (time.Duration, string) {
+	if value == "" {
+		return global, ""
+	}
+	if value == "0" {
+		return 0, ""
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d < minimum || d > MaxObjectSyncPeriod {
+		return global, fmt.Sprintf("Annotation %s: %q is not a duration from %s to %s (such as 90s, 5m, 2h) nor \"0\" (no periodic observation); using the operator's period %s",
+			vpnv1alpha1.AnnotationSyncPeriod, value, "30s", "24h", global)
+	}
+	return d, ""
 }

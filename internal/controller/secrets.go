@@ -33,6 +33,10 @@ import (
 // changed Secret finds the VpnUsers that use it.
 const passwordSecretField = "spec.passwordSecretRef.name"
 
+// credentialsSecretField indexes VpnUsers by the name of their credentials Secret, so that
+// changed credentials are used at once (a rotated key pair, a Secret that arrives late).
+const credentialsSecretField = "spec.credentialsSecretRef.name"
+
 // ClientOptions are the options of the manager's client. Secrets are never read through
 // the cache: the only Secret informer is the metadata-only one of the Secret watch, so the
 // operator never holds the data of the cluster's Secrets in memory. The reconciler reads
@@ -49,18 +53,33 @@ func indexPasswordSecret(obj client.Object) []string {
 	return []string{vu.Spec.PasswordSecretRef.Name}
 }
 
-// vpnUsersForSecret maps a Secret (its metadata) to the VpnUsers of its namespace that
-// take their password from it.
-func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var users vpnv1alpha1.VpnUserList
-	if err := r.List(ctx, &users, client.InNamespace(secret.GetNamespace()),
-		client.MatchingFields{passwordSecretField: secret.GetName()}); err != nil {
-		logf.FromContext(ctx).Error(err, "Failed to list the VpnUsers of a Secret", "secret", klog.KObj(secret))
+func indexCredentialsSecret(obj client.Object) []string {
+	vu, ok := obj.(*vpnv1alpha1.VpnUser)
+	if !ok || vu.Spec.CredentialsSecretRef == nil || vu.Spec.CredentialsSecretRef.Name == "" {
 		return nil
 	}
-	requests := make([]reconcile.Request, 0, len(users.Items))
-	for _, vu := range users.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}})
+	return []string{vu.Spec.CredentialsSecretRef.Name}
+}
+
+// vpnUsersForSecret maps a Secret (its metadata) to the VpnUsers of its namespace that
+// take their password or their cloud credentials from it.
+func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	seen := map[types.NamespacedName]bool{}
+	var requests []reconcile.Request
+	for _, field := range []string{passwordSecretField, credentialsSecretField} {
+		var users vpnv1alpha1.VpnUserList
+		if err := r.List(ctx, &users, client.InNamespace(secret.GetNamespace()),
+			client.MatchingFields{field: secret.GetName()}); err != nil {
+			logf.FromContext(ctx).Error(err, "Failed to list the VpnUsers of a Secret", "secret", klog.KObj(secret), "field", field)
+			continue
+		}
+		for _, vu := range users.Items {
+			key := types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
+			if !seen[key] {
+				seen[key] = true
+				requests = append(requests, reconcile.Request{NamespacedName: key})
+			}
+		}
 	}
 	return requests
 }

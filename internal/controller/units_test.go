@@ -24,7 +24,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -180,4 +182,122 @@ func sum(xs []int) int {
 		n += x
 	}
 	return n
+}
+
+func TestObjectSyncPeriod(t *testing.T) {
+	const global = 10 * time.Minute
+	for _, c := range []struct {
+		value   string
+		want    time.Duration
+		problem bool
+	}{
+		{"", global, false},
+		{"0", 0, false},
+		{"30s", 30 * time.Second, false},
+		{"90s", 90 * time.Second, false},
+		{"5m", 5 * time.Minute, false},
+		{"24h", 24 * time.Hour, false},
+		{"29s", global, true},
+		{"25h", global, true},
+		{"-1m", global, true},
+		{"5 minutes", global, true},
+		{"0s", global, true},
+	} {
+		got, problem := objectSyncPeriod(c.value, global, MinObjectSyncPeriod)
+		if got != c.want || (problem != "") != c.problem {
+			t.Errorf("%q: period %s, problem %q; want %s, a problem: %v", c.value, got, problem, c.want, c.problem)
+		}
+		if problem != "" {
+			for _, want := range []string{vpnv1alpha1.AnnotationSyncPeriod, "30s", "24h", c.value} {
+				if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(problem) {
+					t.Errorf("%q: problem %q does not name %q", c.value, problem, want)
+				}
+			}
+		}
+	}
+}
+
+func TestObservationSchedulesKeepOneSlotPerObject(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newObservationSchedules(func() time.Time { return now })
+	key := types.NamespacedName{Namespace: "ns", Name: "alice"}
+	if wait := s.next(key, 30*time.Second); wait < 3*time.Second || wait > 33*time.Second {
+		t.Errorf("wait = %s for a period of 30s", wait)
+	}
+	if wait := s.next(key, time.Hour); wait < 6*time.Minute || wait > 66*time.Minute {
+		t.Errorf("wait = %s for a period of 1h", wait)
+	}
+	if sum(s.periods[30*time.Second].load) != 0 || sum(s.periods[time.Hour].load) != 1 {
+		t.Error("a VpnUser that changed period holds two slots")
+	}
+	s.forget(key)
+	if sum(s.periods[time.Hour].load) != 0 || len(s.of) != 0 {
+		t.Error("forget kept the slot")
+	}
+}
+
+func TestWaitForNewUser(t *testing.T) {
+	r := &VpnUserReconciler{Retry: RetryPolicy{NewUserPoll: time.Second, NewUserGrace: time.Minute}}
+	recorded := func(ago time.Duration) *metav1.Time { return ptr.To(metav1.NewTime(time.Now().Add(-ago))) }
+	vu := &vpnv1alpha1.VpnUser{}
+	vu.Status.ID = "41ad472e-d3e4-482b-8f00-7b2c1bfc4b7d"
+	if o := r.waitForNewUser(vu); o != nil {
+		t.Error("a user whose id has no record time is waited for")
+	}
+	vu.Status.IDRecordedAt = recorded(10 * time.Second)
+	o := r.waitForNewUser(vu)
+	if o == nil || o.reason != vpnv1alpha1.ReasonProgressing || o.result.RequeueAfter != time.Second || o.err != nil {
+		t.Fatalf("outcome = %+v; want Progressing, back in 1s", o)
+	}
+	if !regexp.MustCompile("Waiting for the cloud to show the new user").MatchString(o.message) {
+		t.Errorf("message = %q", o.message)
+	}
+	vu.Status.IDRecordedAt = recorded(2 * time.Minute)
+	if o := r.waitForNewUser(vu); o != nil {
+		t.Error("a user missing after the grace is still waited for")
+	}
+	vu.Status.IDRecordedAt = recorded(time.Second)
+	vu.Status.CreatedAt = recorded(time.Second)
+	if o := r.waitForNewUser(vu); o != nil {
+		t.Error("a user seen once is waited for")
+	}
+}
+
+func TestPasswordMemory(t *testing.T) {
+	m, err := newPasswordMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newPasswordMemory()
+	uid := types.UID("u1")
+	a, b := vpnapi.NewSecret("Password-A1"), vpnapi.NewSecret("Password-B2")
+	if m.isApplied(uid, a) || m.wasAmbiguous(uid, a) {
+		t.Fatal("an empty memory knows a password")
+	}
+	if string(m.digest(a)) == string(other.digest(a)) {
+		t.Error("two processes make the same digest: the key is not random")
+	}
+	m.applied(uid, a)
+	m.sentAmbiguously(uid, b)
+	if !m.isApplied(uid, a) || m.isApplied(uid, b) || !m.wasAmbiguous(uid, b) || m.wasAmbiguous(uid, a) {
+		t.Error("applied and ambiguous are mixed up")
+	}
+	m.refused(uid)
+	if !m.isApplied(uid, a) || m.wasAmbiguous(uid, b) {
+		t.Error("a refusal forgot the applied password or kept the ambiguous one")
+	}
+	m.forget(uid)
+	if m.isApplied(uid, a) {
+		t.Error("forget kept the password")
+	}
+	for _, e := range []error{&vpnapi.TransportError{Err: errors.New("EOF")}, &vpnapi.APIError{StatusCode: 502}} {
+		if !isAmbiguous(e) {
+			t.Errorf("%v is not ambiguous", e)
+		}
+	}
+	for _, e := range []error{&vpnapi.APIError{StatusCode: 400, Code: vpnapi.CodeInvalidParameter}, &vpnapi.APIError{StatusCode: 429}} {
+		if isAmbiguous(e) {
+			t.Errorf("%v is ambiguous", e)
+		}
+	}
 }

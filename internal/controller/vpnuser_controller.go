@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -58,14 +59,23 @@ type VpnUserReconciler struct {
 	// Recorder emits the events of VpnUsers (mgr.GetEventRecorder).
 	Recorder events.EventRecorder
 	// SyncPeriod is how often each cloud user is read back; the reads of all users are
-	// spread evenly over it. 0 means DefaultSyncPeriod.
+	// spread evenly over it. 0 means DefaultSyncPeriod. The annotation sync-period
+	// overrides it for one object.
 	SyncPeriod time.Duration
 	// MaxConcurrentReconciles is how many VpnUsers are reconciled at once; 0 means 1.
 	MaxConcurrentReconciles int
 	// Retry sets the waits after failures; zero fields take DefaultRetryPolicy's.
 	Retry RetryPolicy
 
-	schedule *observationSchedule
+	// minObjectSyncPeriod is the shortest period the annotation sync-period may set;
+	// 0 means MinObjectSyncPeriod (tests lower it).
+	minObjectSyncPeriod time.Duration
+
+	schedule  *observationSchedules
+	passwords *passwordMemory
+	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
+	// that each bad value gets one event rather than one per reconcile.
+	badAnnotations sync.Map
 }
 
 // scope is what the phases of one reconcile share.
@@ -73,6 +83,8 @@ type scope struct {
 	vu     *vpnv1alpha1.VpnUser
 	cloud  VPNUsers
 	status *statusPatcher
+	// period is the object's sync period; 0 means no periodic observation.
+	period time.Duration
 
 	// Filled by the phases.
 	password vpnapi.Secret
@@ -82,18 +94,28 @@ type scope struct {
 	adopted  bool
 }
 
+// credentialsSecret is the name of the VpnUser's credentials Secret, "" for the
+// operator's own credentials.
+func (s *scope) credentialsSecret() string {
+	if ref := s.vu.Spec.CredentialsSecretRef; ref != nil {
+		return ref.Name
+	}
+	return ""
+}
+
 // +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile makes the cloud user of one VpnUser follow it.
+// Reconcile makes the cloud user of one VpnUser follow it (or, under managementPolicy
+// Observe, mirrors it).
 func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	vu := &vpnv1alpha1.VpnUser{}
 	if err := r.Get(ctx, req.NamespacedName, vu); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.schedule.forget(req.NamespacedName)
+			r.forget(req.NamespacedName, "")
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -109,11 +131,10 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.reconcilePaused(vu)
 		return ctrl.Result{}, nil
 	}
-	cloud, err := r.Clouds.ClientFor(ctx, vu)
-	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("getting the cloud client: %w", err)
-	}
-	s := &scope{vu: vu, cloud: cloud, status: status}
+	// Runs before the status patch above: the request is handled by this reconcile,
+	// whatever its outcome.
+	defer recordReconcileRequest(vu)
+	s := &scope{vu: vu, status: status, period: r.syncPeriodOf(vu)}
 	if !vu.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
@@ -124,15 +145,24 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 }
 
 // reconcileNormal runs the phases in order; the first that has the last word ends it.
-// observe always has it.
+// observe (mirror, under Observe) always has it.
 func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
-	for _, phase := range []func(context.Context, *scope) *outcome{
+	phases := []func(context.Context, *scope) *outcome{
+		r.connect,
 		r.resolvePassword,
 		r.ensureCloudUser,
 		r.syncSpec,
 		r.syncPassword,
 		r.observe,
-	} {
+	}
+	if isObserveOnly(s.vu) {
+		phases = []func(context.Context, *scope) *outcome{
+			r.connect,
+			r.findObservedUser,
+			r.mirror,
+		}
+	}
+	for _, phase := range phases {
 		if o := phase(ctx, s); o != nil {
 			return r.report(ctx, s.vu, o)
 		}
@@ -140,22 +170,46 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 	return ctrl.Result{}, nil
 }
 
-// reconcileDelete deletes the cloud user (or leaves it, with deletionPolicy Orphan), then
-// lets the VpnUser go. A failure keeps the finalizer and says why in the conditions.
+// reconcileDelete deletes the cloud user (or leaves it, with deletionPolicy Orphan or
+// managementPolicy Observe), then lets the VpnUser go. A failure keeps the finalizer and
+// says why in the conditions.
 func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
 	vu := s.vu
 	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if vu.Spec.DeletionPolicy == vpnv1alpha1.DeletionPolicyOrphan {
+	switch {
+	case isObserveOnly(vu):
+		// An observed user is not this operator's to delete, whatever deletionPolicy says.
+	case vu.Spec.DeletionPolicy == vpnv1alpha1.DeletionPolicyOrphan:
 		if vu.Status.ID != "" {
 			r.event(vu, corev1.EventTypeNormal, eventOrphaned, actionDelete,
 				"Left the cloud user %q (%s) in place, as spec.deletionPolicy is Orphan", vu.CloudUserName(), vu.Status.ID)
 		}
-	} else if o := r.deleteCloudUser(ctx, s); o != nil {
-		return r.report(ctx, vu, o)
+	case vu.Status.ID != "" || vu.Status.PendingCreateToken != "":
+		if o := r.connect(ctx, s); o != nil {
+			return r.report(ctx, vu, withDeletionHint(o))
+		}
+		if o := r.deleteCloudUser(ctx, s); o != nil {
+			return r.report(ctx, vu, withDeletionHint(o))
+		}
 	}
 	return ctrl.Result{}, r.removeFinalizer(ctx, vu)
+}
+
+// connect gets the cloud client of the VpnUser's credentials. Missing credentials cost no
+// cloud call; the credentials Secret is watched, so its arrival reconciles again.
+func (r *VpnUserReconciler) connect(ctx context.Context, s *scope) *outcome {
+	cloud, err := r.Clouds.ClientFor(ctx, s.vu)
+	if err != nil {
+		if e, ok := asCredentialsNotFound(err); ok {
+			return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonCredentialsNotFound, message: e.Message}
+		}
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+			message: fmt.Sprintf("Could not get the cloud client: %v", err), err: fmt.Errorf("getting the cloud client: %w", err)}
+	}
+	s.cloud = cloud
+	return nil
 }
 
 // reconcilePaused reports the pause and makes no cloud call, whatever the VpnUser asks for,
@@ -167,6 +221,30 @@ func (r *VpnUserReconciler) reconcilePaused(vu *vpnv1alpha1.VpnUser) {
 	}
 	setPaused(vu, fmt.Sprintf("Reconciliation is paused by the annotation %s: \"true\"; no cloud call is made until it is removed",
 		vpnv1alpha1.AnnotationPaused))
+}
+
+// recordReconcileRequest records the value of the annotation reconcile-requested-at that
+// this reconcile handled (Flux's convention: kubectl wait can then wait for it).
+func recordReconcileRequest(vu *vpnv1alpha1.VpnUser) {
+	if v, ok := vu.Annotations[vpnv1alpha1.AnnotationReconcileRequestedAt]; ok {
+		vu.Status.LastHandledReconcileAt = v
+	}
+}
+
+// syncPeriodOf is the object's sync period: the annotation sync-period when it holds a
+// usable value, else the operator's. A value it cannot use gets one Warning event.
+func (r *VpnUserReconciler) syncPeriodOf(vu *vpnv1alpha1.VpnUser) time.Duration {
+	value := vu.Annotations[vpnv1alpha1.AnnotationSyncPeriod]
+	period, problem := objectSyncPeriod(value, r.SyncPeriod, orDefault(r.minObjectSyncPeriod, MinObjectSyncPeriod))
+	key := types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
+	if problem == "" {
+		r.badAnnotations.Delete(key)
+		return period
+	}
+	if last, seen := r.badAnnotations.Swap(key, value); !seen || last != value {
+		r.event(vu, corev1.EventTypeWarning, vpnv1alpha1.ReasonInvalidAnnotation, actionReconcile, "%s", problem)
+	}
+	return period
 }
 
 // report writes an outcome into the conditions, with a Warning event when the reason
@@ -208,9 +286,23 @@ func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1
 	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer: %w", err))
 	}
-	r.schedule.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name})
-	logf.FromContext(ctx).Info("Released the VpnUser", "deletionPolicy", vu.Spec.DeletionPolicy)
+	r.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}, vu.UID)
+	logf.FromContext(ctx).Info("Released the VpnUser", "deletionPolicy", vu.Spec.DeletionPolicy,
+		"managementPolicy", vu.Spec.ManagementPolicy)
 	return nil
+}
+
+// forget drops what the reconciler keeps in memory about a VpnUser that is gone.
+func (r *VpnUserReconciler) forget(key types.NamespacedName, uid types.UID) {
+	r.schedule.forget(key)
+	r.badAnnotations.Delete(key)
+	if uid != "" {
+		r.passwords.forget(uid)
+	}
+}
+
+func isObserveOnly(vu *vpnv1alpha1.VpnUser) bool {
+	return vu.Spec.ManagementPolicy == vpnv1alpha1.ManagementPolicyObserve
 }
 
 func isPaused(vu *vpnv1alpha1.VpnUser) bool {
@@ -222,16 +314,24 @@ const annotationEnabled = "true"
 
 // SetupWithManager registers the reconciler with mgr: it watches VpnUsers (their spec,
 // annotations and deletion, not their status) and the metadata of Secrets, indexed back
-// to the VpnUsers that use them.
+// to the VpnUsers that use them for their password or their credentials.
 func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.SyncPeriod <= 0 {
 		r.SyncPeriod = DefaultSyncPeriod
 	}
-	r.schedule = newObservationSchedule(r.SyncPeriod, time.Now)
+	r.schedule = newObservationSchedules(time.Now)
+	passwords, err := newPasswordMemory()
+	if err != nil {
+		return err
+	}
+	r.passwords = passwords
 	retry := r.Retry.withDefaults()
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, passwordSecretField, indexPasswordSecret); err != nil {
 		return fmt.Errorf("indexing VpnUsers by password Secret: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, credentialsSecretField, indexCredentialsSecret); err != nil {
+		return fmt.Errorf("indexing VpnUsers by credentials Secret: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&vpnv1alpha1.VpnUser{}, builder.WithPredicates(predicate.Or(

@@ -214,6 +214,13 @@ type VpnUserStatus struct {
 	// +optional
 	RejectedPasswordSecret *AppliedSecret `json:"rejectedPasswordSecret,omitempty"`
 
+	// pendingPasswordSecret is the version of the password Secret of a reset that was sent
+	// but whose answer never came (lost on the way, or the operator stopped). It is
+	// recorded before the reset is sent, so that it survives a crash: if the cloud then
+	// refuses the same password as one of the user's last 5, the earlier reset was applied.
+	// +optional
+	PendingPasswordSecret *AppliedSecret `json:"pendingPasswordSecret,omitempty"`
+
 	// pendingCreateToken is the idempotency token (X-Client-Token) of a create that may
 	// have reached the cloud before the user's id was recorded. It is written before the
 	// create is sent and cleared once the outcome is known, so that a retried create

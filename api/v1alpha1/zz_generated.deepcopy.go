@@ -171,6 +171,11 @@ func (in *VpnUserStatus) DeepCopyInto(out *VpnUserStatus) {
 		*out = new(AppliedSecret)
 		**out = **in
 	}
+	if in.PendingPasswordSecret != nil {
+		in, out := &in.PendingPasswordSecret, &out.PendingPasswordSecret
+		*out = new(AppliedSecret)
+		**out = **in
+	}
 	if in.IDRecordedAt != nil {
 		in, out := &in.IDRecordedAt, &out.IDRecordedAt
 		*out = (*in).DeepCopy()

@@ -168,6 +168,33 @@ var _ = Describe("Password Secret versions", func() {
 		Expect(eventReasons(vu)()).NotTo(ContainElement("Warning/PasswordRejected"))
 		Expect(op.events.count(vu.Name, vpnv1alpha1.ReasonPasswordRejected)()).To(BeZero())
 	})
+
+	It("takes a reset applied just before the operator stopped for applied, after a restart", func() {
+		vu := newVpnUser(ns, "crash-reset")
+		apply(vu, goodPassword)
+		id := eventuallyReady(vu).Status.ID
+
+		By("losing the reset's answer, then stopping the operator before it tries again")
+		cloud.InjectFault(vpnapitest.Fault{Operation: "reset_password", LoseResponse: true})
+		cloud.InjectFault(vpnapitest.Fault{Operation: "reset_password", Status: 503, Code: "VPN.0002", Times: 1000})
+		setPassword(vu, rotatedPassword)
+		Eventually(func() *vpnv1alpha1.AppliedSecret { return fetch(vu).Status.PendingPasswordSecret }).ShouldNot(BeNil())
+		Eventually(calls(cloud, "reset_password")).Should(BeNumerically(">=", 2))
+		op.stop()
+		Expect(cloud.CheckPassword(project, server, id, rotatedPassword)).To(BeTrue())
+
+		By("a new process, which knows nothing of the lost answer but what the status says")
+		cloud.ClearFaults()
+		op = startOperator(ns, cloud, operatorOptions{})
+		Eventually(func(g Gomega) {
+			got := eventuallyReady(vu)
+			g.Expect(got.Status.PendingPasswordSecret).To(BeNil())
+			g.Expect(got.Status.RejectedPasswordSecret).To(BeNil())
+			g.Expect(got.Status.AppliedPasswordSecret).NotTo(BeNil())
+		}).Should(Succeed())
+		Expect(cloud.CheckPassword(project, server, id, rotatedPassword)).To(BeTrue())
+		Expect(eventReasons(vu)()).NotTo(ContainElement("Warning/PasswordRejected"))
+	})
 })
 
 var _ = Describe("Create tokens and a cloud that is eventually consistent", func() {
@@ -545,10 +572,17 @@ var _ = Describe("Per-namespace cloud credentials", func() {
 
 		deleteObject(credentialsSecret(ns1, "short-lived", "", "", ""))
 		deleteObject(vu)
-		got := eventuallyReason(vu, vpnv1alpha1.ReasonCredentialsNotFound)
-		Expect(got.Finalizers).To(ContainElement(vpnv1alpha1.Finalizer))
-		Expect(condition(got, vpnv1alpha1.ConditionReady).Message).To(And(
-			ContainSubstring(`"short-lived"`), ContainSubstring("restore the Secret"), ContainSubstring("deletionPolicy: Orphan")))
+		// The Secret's deletion alone may be reconciled first (CredentialsNotFound for a live
+		// VpnUser); the deletion's message follows.
+		Eventually(func(g Gomega) {
+			got, err := fetchErr(vu)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Finalizers).To(ContainElement(vpnv1alpha1.Finalizer))
+			ready := condition(got, vpnv1alpha1.ConditionReady)
+			g.Expect(ready.Reason).To(Equal(vpnv1alpha1.ReasonCredentialsNotFound))
+			g.Expect(ready.Message).To(And(
+				ContainSubstring(`"short-lived"`), ContainSubstring("restore the Secret"), ContainSubstring("deletionPolicy: Orphan")))
+		}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 		Consistently(func(g Gomega) {
 			got, err := fetchErr(vu)
 			g.Expect(err).NotTo(HaveOccurred())

@@ -29,7 +29,8 @@ import (
 )
 
 // passwordMemory remembers, per VpnUser UID, which password this process last applied to
-// the cloud user and which one it sent in a reset whose outcome it could not learn.
+// the cloud user. (A reset whose answer was lost is remembered in the status instead, as
+// status.pendingPasswordSecret, so that it survives a crash.)
 //
 // The status records the Secret's resourceVersion, never a hash of the password (STYLE):
 // a hash in the status could be read by anyone who can read VpnUsers, and a fast hash of
@@ -53,9 +54,6 @@ type passwordRecord struct {
 	// applied is the digest of the password the cloud user has, as far as this process
 	// knows; nil when unknown.
 	applied []byte
-	// ambiguous is the digest of a password sent in a reset whose answer was lost (a
-	// transport error, a 5xx): the cloud may have applied it.
-	ambiguous []byte
 }
 
 func newPasswordMemory() (*passwordMemory, error) {
@@ -81,39 +79,11 @@ func (m *passwordMemory) isApplied(uid types.UID, password vpnapi.Secret) bool {
 	return r.applied != nil && hmac.Equal(r.applied, m.digest(password))
 }
 
-// wasAmbiguous reports whether password was sent to uid's user in a reset whose outcome
-// is unknown.
-func (m *passwordMemory) wasAmbiguous(uid types.UID, password vpnapi.Secret) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.users[uid]
-	return r.ambiguous != nil && hmac.Equal(r.ambiguous, m.digest(password))
-}
-
 // applied records that uid's user has password.
 func (m *passwordMemory) applied(uid types.UID, password vpnapi.Secret) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.users[uid] = passwordRecord{applied: m.digest(password)}
-}
-
-// sentAmbiguously records a reset of uid's user to password whose outcome is unknown.
-func (m *passwordMemory) sentAmbiguously(uid types.UID, password vpnapi.Secret) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.users[uid]
-	r.ambiguous = m.digest(password)
-	m.users[uid] = r
-}
-
-// refused records that the cloud refused the last reset: the user keeps its password.
-func (m *passwordMemory) refused(uid types.UID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.users[uid]; ok {
-		r.ambiguous = nil
-		m.users[uid] = r
-	}
 }
 
 // forget drops what is known of uid's user: it is gone, adopted or re-created.

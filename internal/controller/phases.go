@@ -147,6 +147,7 @@ func forgetCloudUser(vu *vpnv1alpha1.VpnUser) {
 	vu.Status.CreatedAt = nil
 	vu.Status.UpdatedAt = nil
 	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
 }
 
@@ -221,6 +222,7 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
 	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
+	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
 	r.passwords.applied(vu.UID, s.password)
 	s.created = true
@@ -276,6 +278,7 @@ func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnap
 	vu.Status.ID = existing.ID
 	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
 	r.passwords.forget(vu.UID)
 	s.user = existing
@@ -361,21 +364,31 @@ func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonPasswordRejected, message: message,
 			result: r.nextObservation(s)}
 	}
+	// A reset is recorded before it is sent. Finding the record of this very version at
+	// the start means an earlier reset of it got no answer (lost on the way, or the
+	// operator stopped): it may have been applied.
+	retried := sameSecret(vu.Status.PendingPasswordSecret, s.secret)
+	if !retried {
+		vu.Status.PendingPasswordSecret = ptr.To(s.secret)
+		if err := s.status.patch(ctx, vu); err != nil {
+			return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+				message: "Could not record the password reset; trying again", err: err}
+		}
+	}
 	err := s.cloud.ResetPassword(ctx, vu.Spec.VpnServerID, vu.Status.ID, s.password)
 	switch {
 	case err == nil:
 	case isAmbiguous(err):
-		// The cloud may have applied it: a retry that is refused as a reused password
-		// then means it did (see below).
-		r.passwords.sentAmbiguously(vu.UID, s.password)
+		// The cloud may have applied it: status.pendingPasswordSecret stays, and a retry
+		// that is refused as a reused password then means it did (see below).
 		return r.failure(s, opResetPassword, err)
-	case vpnapi.IsInvalid(err) && r.passwords.wasAmbiguous(vu.UID, s.password):
+	case vpnapi.IsInvalid(err) && retried:
 		logf.FromContext(ctx).Info("The cloud refused a password it already has: the reset whose answer was lost was applied",
 			"userID", vu.Status.ID, "error", err.Error())
 	default:
+		vu.Status.PendingPasswordSecret = nil
 		o := r.failure(s, opResetPassword, err)
 		if o.reason == vpnv1alpha1.ReasonPasswordRejected {
-			r.passwords.refused(vu.UID)
 			vu.Status.RejectedPasswordSecret = ptr.To(s.secret)
 			o.message = fmt.Sprintf("The cloud refused the password in Secret %q key %q (resourceVersion %s) as one of the user's last 5 passwords (%v); "+
 				"if the password did not change (only the Secret's metadata did, and the operator restarted since it applied it), this is harmless: "+
@@ -386,6 +399,7 @@ func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome
 		}
 		return o
 	}
+	vu.Status.PendingPasswordSecret = nil
 	r.passwords.applied(vu.UID, s.password)
 	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
 	vu.Status.RejectedPasswordSecret = nil
@@ -433,6 +447,7 @@ func (r *VpnUserReconciler) findObservedUser(ctx context.Context, s *scope) *out
 	// Under Observe the operator vouches for no password: a later Manage pushes the
 	// Secret's.
 	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
 	r.passwords.forget(vu.UID)
 	if vu.Status.ID != "" {

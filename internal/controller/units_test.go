@@ -271,20 +271,15 @@ func TestPasswordMemory(t *testing.T) {
 	other, _ := newPasswordMemory()
 	uid := types.UID("u1")
 	a, b := vpnapi.NewSecret("Password-A1"), vpnapi.NewSecret("Password-B2")
-	if m.isApplied(uid, a) || m.wasAmbiguous(uid, a) {
+	if m.isApplied(uid, a) {
 		t.Fatal("an empty memory knows a password")
 	}
 	if string(m.digest(a)) == string(other.digest(a)) {
 		t.Error("two processes make the same digest: the key is not random")
 	}
 	m.applied(uid, a)
-	m.sentAmbiguously(uid, b)
-	if !m.isApplied(uid, a) || m.isApplied(uid, b) || !m.wasAmbiguous(uid, b) || m.wasAmbiguous(uid, a) {
-		t.Error("applied and ambiguous are mixed up")
-	}
-	m.refused(uid)
-	if !m.isApplied(uid, a) || m.wasAmbiguous(uid, b) {
-		t.Error("a refusal forgot the applied password or kept the ambiguous one")
+	if !m.isApplied(uid, a) || m.isApplied(uid, b) {
+		t.Error("the applied password is mixed up with another")
 	}
 	m.forget(uid)
 	if m.isApplied(uid, a) {

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -371,7 +372,17 @@ func main() {
 		setupLog.Error(err, "Failed to set up the health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready once the informers have synced: before that the operator cannot act on
+	// anything, and a rollout or a harness that waits for readiness should know it.
+	cachesSynced := func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("the informers' caches have not synced yet")
+		}
+		return nil
+	}
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced); err != nil {
 		setupLog.Error(err, "Failed to set up the ready check")
 		os.Exit(1)
 	}

@@ -43,6 +43,7 @@ type options struct {
 	workers      int
 	skipLimited  bool
 	keepWorkDirs bool
+	extraArgs    string
 }
 
 func main() {
@@ -71,6 +72,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.workers, "workers", 16, "goroutines the harness creates objects with")
 	flag.BoolVar(&o.skipLimited, "skip-limited", false, "skip the rate-limited run")
 	flag.BoolVar(&o.keepWorkDirs, "keep", false, "keep the work directories (operator logs)")
+	flag.StringVar(&o.extraArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. --zap-log-level=2)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -121,6 +123,8 @@ type Result struct {
 	LimitedRatio        float64 `json:"limitedRatio"`
 	LimitedCalls        int     `json:"limitedCalls"`
 	Limited429          int     `json:"limited429"`
+	LimitedFirstCall    float64 `json:"limitedFirstCallSeconds"`
+	LimitedLastCall     float64 `json:"limitedLastCallSeconds"`
 
 	// Unthrottled convergence.
 	UnthrottledSeconds float64 `json:"unthrottledSeconds"`
@@ -192,7 +196,7 @@ func newEnv(ctx context.Context, opts options, fakeOpts vpnapitest.Options, oper
 		Kubeconfig: e.cp.Kubeconfig,
 		Endpoint:   e.fake.URL,
 		Env:        fakeEnv(),
-		Args:       operatorArgs,
+		Args:       append(operatorArgs, strings.Fields(opts.extraArgs)...),
 		LogPath:    filepath.Join(dir, "operator.log"),
 	})
 	if err != nil {

@@ -150,7 +150,7 @@ func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) 
 	}
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}
-	if err := c.Reader.Get(ctx, key, secret); err != nil {
+	if err := c.Reader.Get(quiet(ctx), key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &CredentialsNotFoundError{Secret: ref.Name, Message: fmt.Sprintf(
 				"Credentials Secret %q not found in namespace %q: create it with the keys %s", ref.Name, vu.Namespace, requiredCredentialKeys())}

@@ -74,7 +74,7 @@ func (r *VpnUserReconciler) resolvePassword(ctx context.Context, s *scope) *outc
 		key = vpnv1alpha1.DefaultPasswordKey
 	}
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}, secret); err != nil {
+	if err := r.APIReader.Get(quiet(ctx), types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonSecretNotFound,
 				message: fmt.Sprintf("Secret %q not found in namespace %q: create it with the password under the key %q",

@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,4 +83,11 @@ func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client
 		}
 	}
 	return requests
+}
+
+// quiet returns ctx with a logger that drops everything, for reading a Secret: client-go
+// logs the bodies of requests and responses through the context's logger at high
+// verbosity (--zap-log-level=8 and up), and a Secret's body holds its values.
+func quiet(ctx context.Context) context.Context {
+	return logr.NewContext(ctx, logr.Discard())
 }

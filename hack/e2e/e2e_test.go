@@ -96,6 +96,7 @@ func TestEndToEnd(t *testing.T) {
 	s.step("rotate a password", s.rotatePassword)
 	s.step("edit a description", s.editDescription)
 	s.step("pause and resume", s.pauseAndResume)
+	s.step("reconcile now, after a change in the console", s.reconcileNow)
 	s.step("report a name conflict and leave the other user alone", s.nameConflict)
 	s.step("report the cloud unavailable, then recover", s.cloudUnavailable)
 	s.step("restart the operator under the Helm chart's RBAC", s.restartUnderChart)
@@ -449,6 +450,26 @@ func (s *suite) pauseAndResume(t *testing.T) {
 	s.reason(t, "alice", "Paused")
 	capture(t, s.kubectl, "alice", "paused.yaml")
 	s.kubectl.must("annotate", "vpnuser", "alice", "-n", ns, "vpn.huaweicloud.io/paused-")
+	s.ready(t, "alice")
+}
+
+// reconcileNow: someone changes alice in the console; the README's two lines (annotate
+// with a new value, then wait for status.lastHandledReconcileAt) put it back at once,
+// without waiting for the 30 s sync period.
+func (s *suite) reconcileNow(t *testing.T) {
+	alice := s.cloudUser(t, "alice")
+	want := alice.Description
+	if err := s.fake.do("PATCH", "/_fake/users/"+alice.ID, map[string]any{"description": "changed_in_console"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	value := fmt.Sprint(time.Now().UnixNano())
+	s.kubectl.must("annotate", "vpnuser", "alice", "-n", ns,
+		"vpn.huaweicloud.io/reconcile-requested-at="+value, "--overwrite")
+	s.kubectl.must("wait", "vpnuser/alice", "-n", ns, "--timeout=20s",
+		"--for=jsonpath={.status.lastHandledReconcileAt}="+value)
+	if got := s.cloudUser(t, "alice").Description; got != want {
+		t.Fatalf("after reconcile-requested-at the cloud description is %q, want %q put back", got, want)
+	}
 	s.ready(t, "alice")
 }
 

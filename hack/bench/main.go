@@ -170,6 +170,13 @@ func writeJSON(path string, results []*Result) error {
 	return os.WriteFile(path, data, 0o644)
 }
 
+// The harness's client and the operator's client towards the API server get the same
+// settings, so that "time to create the objects" and "time to converge" compare alike.
+const (
+	harnessQPS   = 2000
+	harnessBurst = 4000
+)
+
 // env is one isolated system: a control plane, a fake cloud and the operator.
 type env struct {
 	dir  string
@@ -185,7 +192,7 @@ func newEnv(ctx context.Context, opts options, fakeOpts vpnapitest.Options, oper
 		return nil, err
 	}
 	e := &env{dir: dir, keep: opts.keepWorkDirs}
-	e.cp, err = rig.StartControlPlane(dir, 2000, 4000)
+	e.cp, err = rig.StartControlPlane(dir, harnessQPS, harnessBurst)
 	if err != nil {
 		e.close()
 		return nil, err

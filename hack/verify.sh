@@ -33,6 +33,8 @@ echo "verify: go vet ./..." >&2
 go vet ./... || status=1
 echo "verify: golangci-lint run" >&2
 "$golangci_lint" run ./... || status=1
+# The end-to-end and chaos suites sit behind build tags.
+"$golangci_lint" run --build-tags chaos,e2e ./hack/... || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "verify: FAILED" >&2

@@ -94,7 +94,7 @@ func run(ctx context.Context, opts options) error {
 		results = append(results, r)
 		if !opts.skipLimited {
 			if err := runLimited(ctx, opts, r); err != nil {
-				return fmt.Errorf("N=%d, rate-limited run: %w", n, err)
+				return fmt.Errorf("rate-limited run at N=%d: %w", n, err)
 			}
 		}
 		big := 0
@@ -102,7 +102,7 @@ func run(ctx context.Context, opts options) error {
 			big = opts.bigSecrets
 		}
 		if err := runUnthrottled(ctx, opts, r, big); err != nil {
-			return fmt.Errorf("N=%d, unthrottled run: %w", n, err)
+			return fmt.Errorf("unthrottled run at N=%d: %w", n, err)
 		}
 		printTable(os.Stdout, results)
 	}

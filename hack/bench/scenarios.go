@@ -435,14 +435,14 @@ func machine() string {
 }
 
 func printTable(w io.Writer, results []*Result) {
-	fmt.Fprintf(w, "\nMachine: %s\n", machine())
+	_, _ = fmt.Fprintf(w, "\nMachine: %s\n", machine())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(name, goal string, f func(r *Result) string) {
-		fmt.Fprintf(tw, "%s\t%s\t", name, goal)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t", name, goal)
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t", f(r))
+			_, _ = fmt.Fprintf(tw, "%s\t", f(r))
 		}
-		fmt.Fprintln(tw)
+		_, _ = fmt.Fprintln(tw)
 	}
 	row("N", "goal", func(r *Result) string { return fmt.Sprint(r.N) })
 	row("rate-limited: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedSeconds) })
@@ -464,7 +464,7 @@ func printTable(w io.Writer, results []*Result) {
 	_ = tw.Flush()
 	for _, r := range results {
 		if r.BigSecrets > 0 {
-			fmt.Fprintf(w, "Secret data not cached: %d Secrets of 512 KiB (%.0f MiB): operator RSS %.0f -> %.0f MiB (growth %.1f%% of their size)\n",
+			_, _ = fmt.Fprintf(w, "Secret data not cached: %d Secrets of 512 KiB (%.0f MiB): operator RSS %.0f -> %.0f MiB (growth %.1f%% of their size)\n",
 				r.BigSecrets, r.BigSecretsMiB, r.RSSBeforeBigMiB, r.RSSAfterBigMiB, 100*r.RSSGrowthBigRatio)
 		}
 	}

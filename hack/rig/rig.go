@@ -272,10 +272,10 @@ func (o *Operator) Stats() (ProcStats, error) {
 		return st, err
 	}
 	// Fields after the command name (which may hold spaces) start after the last ')'.
-	rest := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	if len(rest) > 12 {
-		utime, _ := strconv.ParseFloat(rest[11], 64)
-		stime, _ := strconv.ParseFloat(rest[12], 64)
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	if len(fields) > 12 {
+		utime, _ := strconv.ParseFloat(fields[11], 64)
+		stime, _ := strconv.ParseFloat(fields[12], 64)
 		st.CPUSeconds = (utime + stime) / 100 // USER_HZ is 100 on Linux
 	}
 	return st, nil
@@ -304,21 +304,21 @@ func sumMetric(r io.Reader, name string, match map[string]string) (float64, erro
 		if !strings.HasPrefix(line, name) {
 			continue
 		}
-		rest := line[len(name):]
+		tail := line[len(name):]
 		labels := ""
-		if strings.HasPrefix(rest, "{") {
-			end := strings.Index(rest, "}")
+		if strings.HasPrefix(tail, "{") {
+			end := strings.Index(tail, "}")
 			if end < 0 {
 				continue
 			}
-			labels, rest = rest[1:end], rest[end+1:]
-		} else if !strings.HasPrefix(rest, " ") {
+			labels, tail = tail[1:end], tail[end+1:]
+		} else if !strings.HasPrefix(tail, " ") {
 			continue // a longer metric name with the same prefix
 		}
 		if !labelsMatch(labels, match) {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		v, err := strconv.ParseFloat(strings.TrimSpace(tail), 64)
 		if err != nil {
 			continue
 		}

@@ -17,7 +17,6 @@ limitations under the License.
 package controller
 
 import (
-	"github.com/vpnuser-operator/vpnuser-operator/internal/leakcheck"
 	"strings"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/leakcheck"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
 )
 

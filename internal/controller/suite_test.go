@@ -19,7 +19,6 @@ package controller
 import (
 	"context"
 	"flag"
-	"github.com/go-logr/logr"
 	"io"
 	"sync"
 	"testing"
@@ -28,6 +27,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"

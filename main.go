@@ -344,6 +344,8 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		// Secrets are read uncached; only their metadata is watched.
 		Client: controller.ClientOptions(),
+		// Cached objects are trimmed of managedFields and of what is never read.
+		Cache: controller.CacheOptions(),
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create the manager")

@@ -112,16 +112,18 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		opts.syncPeriod = time.Hour
 	}
 	clientOpts := ClientOptions()
+	cacheOpts := CacheOptions()
 	namespaces := map[string]cache.Config{ns: {}}
 	for _, more := range opts.moreNamespaces {
 		namespaces[more] = cache.Config{}
 	}
+	cacheOpts.DefaultNamespaces = namespaces
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: namespaces},
+		Cache:                  cacheOpts,
 		Client:                 clientOpts,
 		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(config, options)

@@ -20,7 +20,6 @@ import (
 	"context"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,14 +36,6 @@ const passwordSecretField = "spec.passwordSecretRef.name"
 // credentialsSecretField indexes VpnUsers by the name of their credentials Secret, so that
 // changed credentials are used at once (a rotated key pair, a Secret that arrives late).
 const credentialsSecretField = "spec.credentialsSecretRef.name"
-
-// ClientOptions are the options of the manager's client. Secrets are never read through
-// the cache: the only Secret informer is the metadata-only one of the Secret watch, so the
-// operator never holds the data of the cluster's Secrets in memory. The reconciler reads
-// the one Secret it needs with the manager's API reader.
-func ClientOptions() client.Options {
-	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
-}
 
 func indexPasswordSecret(obj client.Object) []string {
 	vu, ok := obj.(*vpnv1alpha1.VpnUser)

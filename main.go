@@ -243,6 +243,7 @@ func main() {
 	var leaderElectionNamespace string
 	var kubeAPIQPS float64
 	var kubeAPIBurst int
+	var pprofAddr string
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -253,6 +254,8 @@ func main() {
 		"The namespace of the leader-election Lease; defaults to the pod's namespace (required outside a cluster).")
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "The most requests per second the operator sends to the Kubernetes API server.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "The burst of requests allowed above --kube-api-qps.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0",
+		"The address the Go profiler (net/http/pprof) binds to, e.g. 127.0.0.1:6060; 0 disables it. Do not expose it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
@@ -336,6 +339,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "vpnuser-operator.vpn.huaweicloud.io",
 		LeaderElectionNamespace: leaderElectionNamespace,

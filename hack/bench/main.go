@@ -146,6 +146,10 @@ type Result struct {
 	RSSMiB     float64 `json:"rssMiB"`
 	PeakRSSMiB float64 `json:"peakRssMiB"`
 	CPUSeconds float64 `json:"cpuSeconds"`
+	// HeapInuseMiB is the Go heap in use (go_memstats_heap_inuse_bytes) when RSS is read;
+	// HeapProfile is the heap profile taken then, for go tool pprof.
+	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	HeapProfile  string  `json:"heapProfile,omitempty"`
 
 	// Secret data is not cached (measured once).
 	BigSecrets        int     `json:"bigSecrets,omitempty"`
@@ -205,6 +209,7 @@ func newEnv(ctx context.Context, opts options, fakeOpts vpnapitest.Options, oper
 		Env:        fakeEnv(),
 		Args:       append(operatorArgs, strings.Fields(opts.extraArgs)...),
 		LogPath:    filepath.Join(dir, "operator.log"),
+		Pprof:      true,
 	})
 	if err != nil {
 		e.close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -135,6 +136,16 @@ func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int
 		return err
 	}
 	r.RSSMiB, r.PeakRSSMiB, r.CPUSeconds = mib(st.RSSBytes), mib(st.PeakRSSBytes), st.CPUSeconds
+	heap, err := e.op.Metrics("go_memstats_heap_inuse_bytes", nil)
+	if err != nil {
+		return err
+	}
+	r.HeapInuseMiB = heap / (1 << 20)
+	profile := filepath.Join(filepath.Dir(opts.out), fmt.Sprintf("bench-heap-%d.pb.gz", r.N))
+	if err := e.op.HeapProfile(profile); err != nil {
+		return err
+	}
+	r.HeapProfile = profile
 
 	if bigSecrets > 0 {
 		return bigSecretsRun(ctx, e, bigSecrets, r)
@@ -460,6 +471,7 @@ func printTable(w io.Writer, results []*Result) {
 	row("steady: status writes", "0", func(r *Result) string { return fmt.Sprintf("%.0f", r.SteadyStatusWrites) })
 	row("steady: busiest second / mean", fmt.Sprintf("<= %d", goalBusiestSecond), func(r *Result) string { return fmt.Sprintf("%.2f", r.BusiestSecondRatio) })
 	row("operator RSS MiB (peak)", fmt.Sprintf("<= %d at 5000", goalRSSAt5000MiB), func(r *Result) string { return fmt.Sprintf("%.0f (%.0f)", r.RSSMiB, r.PeakRSSMiB) })
+	row("operator Go heap in use MiB", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.HeapInuseMiB) })
 	row("operator CPU seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CPUSeconds) })
 	_ = tw.Flush()
 	for _, r := range results {

@@ -128,6 +128,7 @@ type OperatorOptions struct {
 	Env        []string // HUAWEICLOUD_SDK_* and anything else
 	Args       []string // extra flags
 	LogPath    string   // where stdout and stderr go
+	Pprof      bool     // serve net/http/pprof on a free local port (see HeapProfile)
 }
 
 // Operator is a running operator process.
@@ -137,6 +138,7 @@ type Operator struct {
 	done        chan struct{}
 	MetricsAddr string
 	ProbeAddr   string
+	PprofAddr   string // "" unless OperatorOptions.Pprof
 }
 
 // StartOperator starts the operator and waits until its readiness probe answers.
@@ -149,12 +151,20 @@ func StartOperator(ctx context.Context, opts OperatorOptions) (*Operator, error)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{
+	args := []string{
 		"--kubeconfig", opts.Kubeconfig,
 		"--vpn-endpoint", opts.Endpoint,
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
 		"--health-probe-bind-address", probeAddr,
-	}, opts.Args...)
+	}
+	pprofAddr := ""
+	if opts.Pprof {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-bind-address", pprofAddr)
+	}
+	args = append(args, opts.Args...)
 	logFile, err := os.OpenFile(opts.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -169,7 +179,7 @@ func StartOperator(ctx context.Context, opts OperatorOptions) (*Operator, error)
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", opts.Binary, err)
 	}
-	op := &Operator{opts: opts, cmd: cmd, done: make(chan struct{}), MetricsAddr: metricsAddr, ProbeAddr: probeAddr}
+	op := &Operator{opts: opts, cmd: cmd, done: make(chan struct{}), MetricsAddr: metricsAddr, ProbeAddr: probeAddr, PprofAddr: pprofAddr}
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()
@@ -279,6 +289,27 @@ func (o *Operator) Stats() (ProcStats, error) {
 		st.CPUSeconds = (utime + stime) / 100 // USER_HZ is 100 on Linux
 	}
 	return st, nil
+}
+
+// HeapProfile writes the operator's heap profile, taken after a garbage collection, to
+// path (read it with go tool pprof). The operator must have been started with Pprof.
+func (o *Operator) HeapProfile(path string) error {
+	if o.PprofAddr == "" {
+		return errors.New("the operator was started without OperatorOptions.Pprof")
+	}
+	resp, err := http.Get("http://" + o.PprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 // Metrics scrapes the operator's Prometheus endpoint and sums each metric over the label

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -311,52 +312,107 @@ func createWorkload(ctx context.Context, c client.Client, n, workers int) (time.
 	return time.Since(start), err
 }
 
-// waitAllReady polls until n VpnUsers are Ready=True for their current generation.
-func waitAllReady(ctx context.Context, c client.Client, n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	// Poll often enough that the poll adds little to the time measured, and seldom enough
-	// that listing thousands of objects does not load the machine the operator runs on.
-	poll := min(max(time.Duration(n)*time.Millisecond, 100*time.Millisecond), time.Second)
-	last := -1
-	for {
-		ready, err := countReady(ctx, c)
-		if err != nil {
-			return err
+// waitAllReady waits until n VpnUsers are Ready=True for their current generation. It
+// lists them once and then follows a watch, rather than listing thousands of objects
+// again and again: the measurement should load the API server (on the same cores as the
+// operator) as little as it can, and see the last one turn Ready when it happens.
+func waitAllReady(ctx context.Context, c client.WithWatch, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ready := map[string]bool{}
+	count := func() int {
+		k := 0
+		for _, r := range ready {
+			if r {
+				k++
+			}
 		}
-		if ready >= n {
+		return k
+	}
+	for {
+		// (Re)start from a list: at the start, and when the watch ends or expires.
+		rv, err := listReady(ctx, c, ready)
+		if err != nil {
+			return waitError(ctx, count(), n, timeout, err)
+		}
+		if count() >= n {
 			return nil
 		}
-		if ready != last {
-			last = ready
+		w, err := c.Watch(ctx, &vpnv1alpha1.VpnUserList{}, client.InNamespace(namespace),
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
+		if err != nil {
+			return waitError(ctx, count(), n, timeout, err)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d VpnUsers Ready after %s: %w", ready, n, timeout, rig.ErrTimeout)
-		}
-		if err := sleep(ctx, poll); err != nil {
+		done, err := followReady(w, ready, n, count)
+		w.Stop()
+		if done || err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return waitError(ctx, count(), n, timeout, ctx.Err())
 		}
 	}
 }
 
-func countReady(ctx context.Context, c client.Client) (int, error) {
-	ready := 0
+// followReady applies the watch's events to ready until n are ready (true) or the watch
+// ends (false: list again).
+func followReady(w watch.Interface, ready map[string]bool, n int, count func() int) (bool, error) {
+	readyNow := count()
+	for ev := range w.ResultChan() {
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			vu, ok := ev.Object.(*vpnv1alpha1.VpnUser)
+			if !ok {
+				continue
+			}
+			was := ready[vu.Name]
+			is := ev.Type != watch.Deleted && isReady(vu)
+			ready[vu.Name] = is
+			switch {
+			case is && !was:
+				readyNow++
+			case was && !is:
+				readyNow--
+			}
+			if readyNow >= n {
+				return true, nil
+			}
+		case watch.Error:
+			return false, nil // expired: list again
+		}
+	}
+	return false, nil
+}
+
+// listReady records in ready which VpnUsers are Ready now, and returns the list's
+// resourceVersion to watch from.
+func listReady(ctx context.Context, c client.Client, ready map[string]bool) (string, error) {
+	clear(ready)
 	cont := ""
 	for {
 		var list vpnv1alpha1.VpnUserList
 		if err := c.List(ctx, &list, client.InNamespace(namespace), client.Limit(1000), client.Continue(cont)); err != nil {
-			return 0, err
+			return "", err
 		}
 		for i := range list.Items {
-			vu := &list.Items[i]
-			cond := meta.FindStatusCondition(vu.Status.Conditions, vpnv1alpha1.ConditionReady)
-			if cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == vu.Generation {
-				ready++
-			}
+			ready[list.Items[i].Name] = isReady(&list.Items[i])
 		}
 		if cont = list.Continue; cont == "" {
-			return ready, nil
+			return list.ResourceVersion, nil
 		}
 	}
+}
+
+func isReady(vu *vpnv1alpha1.VpnUser) bool {
+	cond := meta.FindStatusCondition(vu.Status.Conditions, vpnv1alpha1.ConditionReady)
+	return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == vu.Generation
+}
+
+func waitError(ctx context.Context, ready, n int, timeout time.Duration, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%d of %d VpnUsers Ready after %s: %w", ready, n, timeout, rig.ErrTimeout)
+	}
+	return err
 }
 
 // apiWrites counts the operator's writes to the API server, Events included: client-go's

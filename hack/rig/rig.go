@@ -46,7 +46,7 @@ var Scheme = func() *runtime.Scheme {
 type ControlPlane struct {
 	Env        *envtest.Environment
 	Config     *rest.Config
-	Client     client.Client
+	Client     client.WithWatch
 	Kubeconfig string
 }
 
@@ -96,7 +96,7 @@ func (cp *ControlPlane) init(cfg *rest.Config, dir string, qps float32, burst in
 	if qps > 0 {
 		cp.Config.QPS, cp.Config.Burst = qps, burst
 	}
-	cp.Client, err = client.New(cp.Config, client.Options{Scheme: Scheme})
+	cp.Client, err = client.NewWithWatch(cp.Config, client.Options{Scheme: Scheme})
 	return err
 }
 

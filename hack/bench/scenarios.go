@@ -343,10 +343,10 @@ func waitAllReady(ctx context.Context, c client.WithWatch, n int, timeout time.D
 		if err != nil {
 			return waitError(ctx, count(), n, timeout, err)
 		}
-		done, err := followReady(w, ready, n, count)
+		done := followReady(w, ready, n, count)
 		w.Stop()
-		if done || err != nil {
-			return err
+		if done {
+			return nil
 		}
 		if ctx.Err() != nil {
 			return waitError(ctx, count(), n, timeout, ctx.Err())
@@ -356,7 +356,7 @@ func waitAllReady(ctx context.Context, c client.WithWatch, n int, timeout time.D
 
 // followReady applies the watch's events to ready until n are ready (true) or the watch
 // ends (false: list again).
-func followReady(w watch.Interface, ready map[string]bool, n int, count func() int) (bool, error) {
+func followReady(w watch.Interface, ready map[string]bool, n int, count func() int) bool {
 	readyNow := count()
 	for ev := range w.ResultChan() {
 		switch ev.Type {
@@ -375,13 +375,13 @@ func followReady(w watch.Interface, ready map[string]bool, n int, count func() i
 				readyNow--
 			}
 			if readyNow >= n {
-				return true, nil
+				return true
 			}
 		case watch.Error:
-			return false, nil // expired: list again
+			return false // expired: list again
 		}
 	}
-	return false, nil
+	return false
 }
 
 // listReady records in ready which VpnUsers are Ready now, and returns the list's

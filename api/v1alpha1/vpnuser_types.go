@@ -221,13 +221,6 @@ type VpnUserStatus struct {
 	// +optional
 	PendingPasswordSecret *AppliedSecret `json:"pendingPasswordSecret,omitempty"`
 
-	// pendingCreateToken is the idempotency token (X-Client-Token) of a create that may
-	// have reached the cloud before the user's id was recorded. It is written before the
-	// create is sent and cleared once the outcome is known, so that a retried create
-	// reuses it and a deletion looks the user up by name instead of leaking it.
-	// +optional
-	PendingCreateToken string `json:"pendingCreateToken,omitempty"`
-
 	// idRecordedAt is when the id of a user this operator created was recorded. A user
 	// not yet seen by a GET (createdAt empty) that the cloud does not show is waited for
 	// for a while (the cloud is eventually consistent) before it is created again.

@@ -216,12 +216,12 @@ var _ = Describe("Deleting a VpnUser", func() {
 		Expect(cloud.CountCalls("list")).To(BeNumerically(">=", 1))
 	})
 
-	It("deletes nothing for a VpnUser that never created a cloud user", func() {
+	It("lets a VpnUser that never reached the cloud go at once: it has no finalizer", func() {
 		startOperator(ns, cloud, operatorOptions{})
 		vu := newVpnUser(ns, "never-created")
 		create(vu)
 		eventuallyReason(vu, vpnv1alpha1.ReasonSecretNotFound)
-		Expect(fetch(vu).Finalizers).To(ContainElement(vpnv1alpha1.Finalizer))
+		Expect(fetch(vu).Finalizers).To(BeEmpty())
 
 		deleteObject(vu)
 		eventuallyGone(vu)
@@ -290,7 +290,7 @@ var _ = Describe("Existing cloud users", func() {
 		Expect(condition(got, vpnv1alpha1.ConditionReady).Message).To(And(
 			ContainSubstring(existing), ContainSubstring(vpnv1alpha1.AnnotationAdopt), ContainSubstring("VPN.0001")))
 		Expect(got.Status.ID).To(BeEmpty())
-		Expect(got.Status.PendingCreateToken).To(BeEmpty())
+		Expect(got.Finalizers).NotTo(ContainElement(vpnv1alpha1.Finalizer), "the user of that name is not this VpnUser's")
 		Consistently(calls(cloud, "create"), 500*time.Millisecond).Should(Equal(1))
 		Expect(cloud.CountCalls("reset_password")).To(BeZero())
 		u, _ := cloud.User(project, server, existing)
@@ -311,6 +311,20 @@ var _ = Describe("Existing cloud users", func() {
 		Expect(u.Description).To(Equal("created_by_test"))
 		Expect(cloud.CountCalls("reset_password")).To(Equal(1))
 		Eventually(eventReasons(vu)).Should(ContainElement("Normal/Adopted"))
+	})
+
+	It("lets a VpnUser in a name conflict go without touching the user it does not own", func() {
+		existing, err := cloud.CreateUserOutOfBand(project, server, "taken", "Console-Passw0rd")
+		Expect(err).NotTo(HaveOccurred())
+		vu := newVpnUser(ns, "taken")
+		apply(vu, goodPassword)
+		eventuallyReason(vu, vpnv1alpha1.ReasonNameConflict)
+
+		deleteObject(vu)
+		eventuallyGone(vu)
+		_, ok := cloud.User(project, server, existing)
+		Expect(ok).To(BeTrue())
+		Expect(cloud.CountCalls("delete")).To(BeZero())
 	})
 
 	It("adopts an existing user at once when the annotation is set from the start", func() {

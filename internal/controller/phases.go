@@ -31,6 +31,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -105,8 +106,18 @@ func (r *VpnUserReconciler) resolvePassword(ctx context.Context, s *scope) *outc
 // to, else by a create that is safe to repeat. A user deleted in the console is created
 // again, with a new idempotency token; a user just created that the cloud does not show
 // yet is waited for first.
+//
+// The finalizer is added here, before the first cloud write that can give the VpnUser a
+// cloud user: it marks a VpnUser that may have one. A VpnUser still waiting for its
+// Secret or its credentials has none, and its deletion needs no cloud call.
 func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
+	// A finalizer without an id: a create may have been sent whose answer never came.
+	s.createMayHaveBeenSent = vu.Status.ID == "" && controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer)
+	if err := r.ensureFinalizer(ctx, vu); err != nil {
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+			message: "Could not add the finalizer; trying again", err: err}
+	}
 	if vu.Status.ID != "" {
 		user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, vu.Status.ID)
 		if err == nil {
@@ -127,7 +138,10 @@ func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outc
 		r.passwords.forget(vu.UID)
 		vu.Status.Recreations++
 	}
-	if wantsAdoption(vu) && vu.Status.PendingCreateToken == "" {
+	// After a create that may have been sent, the create is repeated with the same token
+	// rather than the user looked up: the cloud answers it with the user it made, if any,
+	// and a name conflict then still leads to the adoption.
+	if wantsAdoption(vu) && !s.createMayHaveBeenSent {
 		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 		if err != nil {
 			return r.failure(s, opList, err)
@@ -186,31 +200,24 @@ func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
 		vu.CloudUserName(), vu.Status.ID, s.secret.Name)
 }
 
-// createCloudUser creates the cloud user. Its idempotency token is recorded in the status
-// before the create is sent: a crash, a timeout or a lost answer repeats the same token,
-// which the cloud answers with the user it already made. A create the cloud refuses for
-// good made nothing: its token is retired, so that the next create, with a corrected spec,
-// does not send a token the cloud may remember with other parameters.
+// createCloudUser creates the cloud user. Its idempotency token follows from what the
+// status has persisted (the VpnUser's UID, and the counts of re-creations and refused
+// creates), so a crash, a timeout or a lost answer repeats the same token, which the
+// cloud answers with the user it already made; nothing needs writing before the create.
+// A create the cloud refuses for good made nothing: its token is retired, so that the
+// next create, with a corrected spec, does not send a token the cloud may remember with
+// other parameters.
 func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
-	if vu.Status.PendingCreateToken == "" {
-		vu.Status.PendingCreateToken = clientToken(vu.UID, vu.Status.Recreations+vu.Status.RefusedCreates)
-		setWaiting(vu, vpnv1alpha1.ReasonProgressing, fmt.Sprintf("Creating the cloud user %q on VPN server %s",
-			vu.CloudUserName(), vu.Spec.VpnServerID))
-	}
-	if err := s.status.patch(ctx, vu); err != nil {
-		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
-			message: "Could not record the creation of the cloud user; trying again", err: err}
-	}
+	token := clientToken(vu.UID, vu.Status.Recreations+vu.Status.RefusedCreates)
 	id, err := s.cloud.CreateUser(ctx, vu.Spec.VpnServerID, vpnapi.CreateUserRequest{
 		Name:        vu.CloudUserName(),
 		Password:    s.password,
 		Description: vu.Spec.Description,
 		UserGroupID: vu.Spec.UserGroupID,
-	}, vu.Status.PendingCreateToken)
+	}, token)
 	if err != nil {
 		if vpnapi.IsInvalid(err) {
-			vu.Status.PendingCreateToken = ""
 			vu.Status.RefusedCreates++
 		}
 		if mayBeNameConflict(err) {
@@ -220,7 +227,6 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 	}
 	vu.Status.ID = id
 	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
-	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = ptr.To(s.secret)
 	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
@@ -249,6 +255,13 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 
 // nameConflict tells a create refused for a duplicate name from other refusals, by
 // listing the server's users: the cloud's message is not to be relied upon.
+//
+// A user of that name may also be the one an earlier create of this VpnUser made, whose
+// answer was lost: the retry, with the same token, is refused if the spec or the
+// password changed in between ("token already used with different parameters"). When a
+// create may have been sent and the user is no older than the VpnUser, it is taken for
+// this VpnUser's, as a deletion would (deleteCloudUser); the spec and the password are
+// then applied to it.
 func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createErr error) *outcome {
 	vu := s.vu
 	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
@@ -259,11 +272,19 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 	if existing == nil {
 		return r.failure(s, opCreate, createErr)
 	}
-	// The user of that name is not this VpnUser's: a deletion must not look it up.
-	vu.Status.PendingCreateToken = ""
+	if s.createMayHaveBeenSent && madeForThisVpnUser(existing, vu) {
+		r.recoverLostCreate(ctx, s, existing)
+		return nil
+	}
 	if wantsAdoption(vu) {
 		r.adopt(ctx, s, existing)
 		return nil
+	}
+	// The user of that name is not this VpnUser's: without the finalizer, a deletion does
+	// not look it up (and cannot delete it).
+	if err := r.dropFinalizer(ctx, vu); err != nil {
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
+			message: "Could not remove the finalizer after a name conflict; trying again", err: err}
 	}
 	return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonNameConflict,
 		message: fmt.Sprintf("A user named %q already exists on VPN server %s (id %s) and this VpnUser did not create it: "+
@@ -271,12 +292,41 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 			vu.CloudUserName(), vu.Spec.VpnServerID, existing.ID, vpnv1alpha1.AnnotationAdopt, createErr)}
 }
 
+// recoverLostCreate takes the user that an earlier create of this VpnUser made, whose
+// answer was lost, for the VpnUser's own. The password it was made with is not known (the
+// Secret may have changed since): it is reset from the Secret, and a refusal as one of
+// its last passwords means it already has it (see syncPassword).
+func (r *VpnUserReconciler) recoverLostCreate(ctx context.Context, s *scope, existing *vpnapi.User) {
+	vu := s.vu
+	vu.Status.ID = existing.ID
+	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
+	vu.Status.AppliedPasswordSecret = nil
+	vu.Status.PendingPasswordSecret = ptr.To(s.secret)
+	vu.Status.RejectedPasswordSecret = nil
+	r.passwords.forget(vu.UID)
+	s.user = existing
+	s.created = true
+	reason := eventCreated
+	if vu.Status.Recreations > 0 {
+		reason = eventRecreated
+	}
+	logf.FromContext(ctx).Info("Found the cloud user made by an earlier create whose answer was lost", "userID", existing.ID)
+	r.event(vu, corev1.EventTypeNormal, reason, actionCreate,
+		"Created the cloud user %q (%s) on VPN server %s (found after the answer to the create was lost); the spec and the password of Secret %q are applied",
+		vu.CloudUserName(), existing.ID, vu.Spec.VpnServerID, s.secret.Name)
+}
+
+// madeForThisVpnUser tells whether a cloud user of the VpnUser's name may have been made by
+// one of its creates: it is no older than the VpnUser (give or take clock skew).
+func madeForThisVpnUser(u *vpnapi.User, vu *vpnv1alpha1.VpnUser) bool {
+	return !u.CreatedAt.Before(vu.CreationTimestamp.Add(-createdAtSkew))
+}
+
 // adopt takes over an existing cloud user; syncSpec and syncPassword then make it follow
 // the spec and the Secret.
 func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnapi.User) {
 	vu := s.vu
 	vu.Status.ID = existing.ID
-	vu.Status.PendingCreateToken = ""
 	vu.Status.AppliedPasswordSecret = nil
 	vu.Status.PendingPasswordSecret = nil
 	vu.Status.RejectedPasswordSecret = nil
@@ -479,7 +529,6 @@ func (r *VpnUserReconciler) findObservedUser(ctx context.Context, s *scope) *out
 			result: r.nextObservation(s)}
 	}
 	vu.Status.ID = user.ID
-	vu.Status.PendingCreateToken = ""
 	s.user = user
 	return nil
 }
@@ -516,18 +565,18 @@ func (r *VpnUserReconciler) nextObservation(s *scope) ctrl.Result {
 	return ctrl.Result{RequeueAfter: r.schedule.next(key, s.period)}
 }
 
-// deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. When a
-// create may have reached the cloud before its id was recorded, the user is looked up by
-// name, so that it does not leak.
+// deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. Without
+// a recorded id, a create may have reached the cloud before its answer was lost (the
+// VpnUser has the finalizer): the user is looked up by name, so that it does not leak.
 func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	id := vu.Status.ID
-	if id == "" && vu.Status.PendingCreateToken != "" {
+	if id == "" {
 		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 		if err != nil && !isGone(err) {
 			return withDeletionHint(r.failure(s, opList, err))
 		}
-		if u := findUser(users, vu.CloudUserName()); u != nil && !u.CreatedAt.Before(vu.CreationTimestamp.Add(-createdAtSkew)) {
+		if u := findUser(users, vu.CloudUserName()); u != nil && madeForThisVpnUser(u, vu) {
 			id = u.ID
 		}
 	}

@@ -92,6 +92,9 @@ type scope struct {
 	user     *vpnapi.User
 	created  bool
 	adopted  bool
+	// createMayHaveBeenSent: the VpnUser had the finalizer but no cloud user id when the
+	// reconcile began, so an earlier create may have made its user and lost the answer.
+	createMayHaveBeenSent bool
 }
 
 // credentialsSecret is the name of the VpnUser's credentials Secret, "" for the
@@ -138,9 +141,6 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !vu.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	if err := r.ensureFinalizer(ctx, vu); err != nil {
-		return ctrl.Result{}, err
-	}
 	return r.reconcileNormal(ctx, s)
 }
 
@@ -173,6 +173,11 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 // reconcileDelete deletes the cloud user (or leaves it, with deletionPolicy Orphan or
 // managementPolicy Observe), then lets the VpnUser go. A failure keeps the finalizer and
 // says why in the conditions.
+//
+// The finalizer is added just before the first cloud write that can give the VpnUser a
+// cloud user (see ensureCloudUser): a VpnUser without it has none, and goes at once. One
+// with it but without a recorded id may have sent a create whose answer never came:
+// deleteCloudUser looks the user up by name.
 func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
 	vu := s.vu
 	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
@@ -186,7 +191,7 @@ func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl
 			r.event(vu, corev1.EventTypeNormal, eventOrphaned, actionDelete,
 				"Left the cloud user %q (%s) in place, as spec.deletionPolicy is Orphan", vu.CloudUserName(), vu.Status.ID)
 		}
-	case vu.Status.ID != "" || vu.Status.PendingCreateToken != "":
+	default:
 		if o := r.connect(ctx, s); o != nil {
 			return r.report(ctx, vu, withDeletionHint(o))
 		}
@@ -268,6 +273,8 @@ func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser,
 	return o.result, o.err
 }
 
+// ensureFinalizer adds the finalizer: from then on the VpnUser may have a cloud user, and
+// its deletion is the operator's to finish.
 func (r *VpnUserReconciler) ensureFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
 	if controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
 		return nil
@@ -280,11 +287,24 @@ func (r *VpnUserReconciler) ensureFinalizer(ctx context.Context, vu *vpnv1alpha1
 	return nil
 }
 
-func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
+// dropFinalizer removes the finalizer of a VpnUser that has, as far as the cloud's answers
+// tell, no cloud user of its own.
+func (r *VpnUserReconciler) dropFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
+	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
+		return nil
+	}
 	base := vu.DeepCopy()
 	controllerutil.RemoveFinalizer(vu, vpnv1alpha1.Finalizer)
 	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer: %w", err))
+	}
+	return nil
+}
+
+// removeFinalizer lets a deleted VpnUser go, and forgets it.
+func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
+	if err := r.dropFinalizer(ctx, vu); err != nil {
+		return err
 	}
 	r.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}, vu.UID)
 	logf.FromContext(ctx).Info("Released the VpnUser", "deletionPolicy", vu.Spec.DeletionPolicy,

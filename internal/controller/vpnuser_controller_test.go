@@ -40,8 +40,8 @@ var _ = Describe("Creating a VpnUser", func() {
 		cloud = newCloud()
 	})
 
-	It("creates the cloud user once and fills the status from the cloud", func() {
-		startOperator(ns, cloud, operatorOptions{})
+	It("creates the cloud user once, with two writes, and fills the status from the cloud", func() {
+		op := startOperator(ns, cloud, operatorOptions{})
 		vu := newVpnUser(ns, "alice", func(vu *vpnv1alpha1.VpnUser) {
 			vu.Spec.UserGroupID = vpnapitest.DefaultGroupID
 		})
@@ -64,7 +64,6 @@ var _ = Describe("Creating a VpnUser", func() {
 		Expect(got.Status.UserGroupName).To(Equal(vpnapitest.DefaultGroupName))
 		Expect(got.Status.CreatedAt).NotTo(BeNil())
 		Expect(got.Status.UpdatedAt).NotTo(BeNil())
-		Expect(got.Status.PendingCreateToken).To(BeEmpty())
 		Expect(got.Status.AppliedPasswordSecret).NotTo(BeNil())
 		Expect(got.Status.AppliedPasswordSecret.Name).To(Equal("alice-password"))
 		Expect(got.Status.AppliedPasswordSecret.Key).To(Equal("password"))
@@ -76,6 +75,10 @@ var _ = Describe("Creating a VpnUser", func() {
 		Expect(users[0].ClientToken).To(Equal(string(got.UID)))
 		Expect(cloud.CountCalls("create")).To(Equal(1))
 		Eventually(eventReasons(vu)).Should(ContainElement("Normal/Created"))
+		// The finalizer, added just before the create, and the status with the user's id:
+		// nothing is written before the create, the token follows from the UID.
+		Expect(op.objectWrites.Load()).To(Equal(int64(1)))
+		Expect(op.statusWrites.Load()).To(Equal(int64(1)))
 	})
 
 	It("makes exactly one cloud user when the answer to the create is lost", func() {
@@ -111,7 +114,7 @@ var _ = Describe("Creating a VpnUser", func() {
 		Expect(cloudUsers(cloud)).To(HaveLen(1))
 		stuck := fetch(vu)
 		Expect(stuck.Status.ID).To(BeEmpty())
-		Expect(stuck.Status.PendingCreateToken).To(Equal(string(stuck.UID)))
+		Expect(stuck.Finalizers).To(ContainElement(vpnv1alpha1.Finalizer), "added before the create was sent")
 
 		By("starting the operator again")
 		startOperator(ns, cloud, operatorOptions{})
@@ -126,6 +129,41 @@ var _ = Describe("Creating a VpnUser", func() {
 			}
 		}
 	})
+
+	DescribeTable("recovers the user of a lost create when the password or the spec changed before the retry",
+		func(change func(vu *vpnv1alpha1.VpnUser), wantPassword, wantDescription string) {
+			By("running an operator that cannot record the user id")
+			first := startOperator(ns, cloud, operatorOptions{refuseStatus: refuseID})
+			vu := newVpnUser(ns, "dana")
+			apply(vu, goodPassword)
+			Eventually(first.refused.Load).Should(BeNumerically(">=", 1))
+			first.stop()
+			Expect(cloudUsers(cloud)).To(HaveLen(1))
+			made := cloudUsers(cloud)[0]
+
+			By("changing the VpnUser while the operator is down: the same token now comes with other parameters")
+			change(vu)
+			startOperator(ns, cloud, operatorOptions{})
+			got := eventuallyReady(vu)
+			Expect(condition(got, vpnv1alpha1.ConditionReady).Reason).To(Equal(vpnv1alpha1.ReasonCreated))
+			Expect(got.Status.ID).To(Equal(made.ID))
+			Expect(got.Finalizers).To(ContainElement(vpnv1alpha1.Finalizer))
+			users := cloudUsers(cloud)
+			Expect(users).To(HaveLen(1))
+			Expect(users[0].Password).To(Equal(wantPassword))
+			Expect(users[0].Description).To(Equal(wantDescription))
+			Expect(eventReasons(vu)()).NotTo(ContainElement("Warning/NameConflict"))
+
+			By("deleting it: the user goes with it")
+			deleteObject(vu)
+			eventuallyGone(vu)
+			Expect(cloudUsers(cloud)).To(BeEmpty())
+		},
+		Entry("a rotated password", func(vu *vpnv1alpha1.VpnUser) { setPassword(vu, rotatedPassword) }, rotatedPassword, "created_by_test"),
+		Entry("a changed description", func(vu *vpnv1alpha1.VpnUser) {
+			update(vu, func(vu *vpnv1alpha1.VpnUser) { vu.Spec.Description = "changed_meanwhile" })
+		}, goodPassword, "changed_meanwhile"),
+	)
 
 	It("waits for a Secret that arrives after the VpnUser, without calling the cloud", func() {
 		startOperator(ns, cloud, operatorOptions{})

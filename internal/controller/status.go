@@ -40,10 +40,12 @@ const statusWriteTimeout = 10 * time.Second
 type statusPatcher struct {
 	client client.Client
 	base   vpnv1alpha1.VpnUserStatus
+	// wrote is told of each write, with the object as the API server answered it.
+	wrote func(*vpnv1alpha1.VpnUser)
 }
 
-func newStatusPatcher(c client.Client, vu *vpnv1alpha1.VpnUser) *statusPatcher {
-	return &statusPatcher{client: c, base: *vu.Status.DeepCopy()}
+func newStatusPatcher(c client.Client, vu *vpnv1alpha1.VpnUser, wrote func(*vpnv1alpha1.VpnUser)) *statusPatcher {
+	return &statusPatcher{client: c, base: *vu.Status.DeepCopy(), wrote: wrote}
 }
 
 // patch writes vu.Status if it differs from what the API server holds. A VpnUser that is
@@ -64,6 +66,9 @@ func (p *statusPatcher) patch(ctx context.Context, vu *vpnv1alpha1.VpnUser) erro
 		return fmt.Errorf("writing the status of VpnUser %s/%s: %w", vu.Namespace, vu.Name, err)
 	}
 	p.base = *vu.Status.DeepCopy()
+	if p.wrote != nil {
+		p.wrote(vu)
+	}
 	return nil
 }
 

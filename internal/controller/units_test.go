@@ -355,3 +355,36 @@ func TestTrimForCache(t *testing.T) {
 		}
 	})
 }
+
+func TestOwnWritesKeepStaleCopiesFromBeingActedOn(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	w := newOwnWrites(func() time.Time { return now })
+	copyAt := func(uid types.UID, rv string) *vpnv1alpha1.VpnUser {
+		return &vpnv1alpha1.VpnUser{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "alice", UID: uid, ResourceVersion: rv}}
+	}
+	if w.behind(copyAt("u1", "10")) {
+		t.Fatal("behind with no write recorded")
+	}
+	w.record(copyAt("u1", "12"))
+	for rv, want := range map[string]bool{"10": true, "11": true, "9": true} {
+		if got := w.behind(copyAt("u1", rv)); got != want {
+			t.Errorf("behind(rv %s) = %v, want %v", rv, got, want)
+		}
+	}
+	if w.behind(copyAt("u2", "3")) {
+		t.Error("a new object of the same name is not behind the old one's write")
+	}
+	w.record(copyAt("u1", "12"))
+	if w.behind(copyAt("u1", "12")) || w.behind(copyAt("u1", "11")) {
+		t.Error("once the cache has caught up, the record is dropped")
+	}
+	w.record(copyAt("u1", "20"))
+	now = now.Add(staleCacheMaxWait)
+	if w.behind(copyAt("u1", "15")) {
+		t.Errorf("a cache behind for %s is not waited for any longer", staleCacheMaxWait)
+	}
+	w.record(copyAt("u1", "not-a-number"))
+	if w.behind(copyAt("u1", "15")) {
+		t.Error("resourceVersions that do not compare are not waited for")
+	}
+}

@@ -73,6 +73,7 @@ type VpnUserReconciler struct {
 
 	schedule  *observationSchedules
 	passwords *passwordMemory
+	written   *ownWrites
 	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
 	// that each bad value gets one event rather than one per reconcile.
 	badAnnotations sync.Map
@@ -122,8 +123,13 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.written.behind(vu) {
+		logf.FromContext(ctx).V(1).Info("The cached VpnUser is older than the operator's last write to it; looking again shortly",
+			"resourceVersion", vu.ResourceVersion)
+		return ctrl.Result{RequeueAfter: staleCacheRecheck}, nil
+	}
 
-	status := newStatusPatcher(r.Client, vu)
+	status := newStatusPatcher(r.Client, vu, r.written.record)
 	defer func() {
 		if err := status.patch(ctx, vu); err != nil {
 			result, retErr = ctrl.Result{}, errors.Join(retErr, err)
@@ -284,6 +290,7 @@ func (r *VpnUserReconciler) ensureFinalizer(ctx context.Context, vu *vpnv1alpha1
 	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("adding the finalizer: %w", err)
 	}
+	r.written.record(vu)
 	return nil
 }
 
@@ -298,6 +305,7 @@ func (r *VpnUserReconciler) dropFinalizer(ctx context.Context, vu *vpnv1alpha1.V
 	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer: %w", err))
 	}
+	r.written.record(vu)
 	return nil
 }
 
@@ -315,6 +323,7 @@ func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1
 // forget drops what the reconciler keeps in memory about a VpnUser that is gone.
 func (r *VpnUserReconciler) forget(key types.NamespacedName, uid types.UID) {
 	r.schedule.forget(key)
+	r.written.forget(key)
 	r.badAnnotations.Delete(key)
 	if uid != "" {
 		r.passwords.forget(uid)
@@ -340,6 +349,7 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		r.SyncPeriod = DefaultSyncPeriod
 	}
 	r.schedule = newObservationSchedules(time.Now)
+	r.written = newOwnWrites(time.Now)
 	passwords, err := newPasswordMemory()
 	if err != nil {
 		return err

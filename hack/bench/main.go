@@ -149,6 +149,10 @@ type Result struct {
 	// HeapInuseMiB is the Go heap in use (go_memstats_heap_inuse_bytes) when RSS is read;
 	// HeapProfile is the heap profile taken then, for go tool pprof.
 	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	// Where a reconcile's time goes on the way to Ready (means, milliseconds): the whole
+	// reconcile, and one cloud request; the rest is the API server's.
+	ReconcileMs    float64 `json:"reconcileMs"`
+	CloudRequestMs float64 `json:"cloudRequestMs"`
 	HeapProfile  string  `json:"heapProfile,omitempty"`
 
 	// Secret data is not cached (measured once).

@@ -104,6 +104,12 @@ func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int
 	r.UnthrottledSeconds = time.Since(start).Seconds()
 	r.CreateSeconds = created.Seconds()
 	r.UnthrottledRatio = r.UnthrottledSeconds / r.CreateSeconds
+	if r.ReconcileMs, err = meanMs(e.op, "controller_runtime_reconcile_time_seconds"); err != nil {
+		return err
+	}
+	if r.CloudRequestMs, err = meanMs(e.op, "vpnapi_request_duration_seconds"); err != nil {
+		return err
+	}
 
 	// Calls per user on the create path.
 	// Creates the cloud performed; a create refused with 429 by the fake's own limit and
@@ -429,6 +435,19 @@ func apiWrites(op *rig.Operator) (float64, error) {
 	return total, nil
 }
 
+// meanMs is the mean of one of the operator's histograms, in milliseconds.
+func meanMs(op *rig.Operator, histogram string) (float64, error) {
+	sum, err := op.Metrics(histogram+"_sum", nil)
+	if err != nil {
+		return 0, err
+	}
+	count, err := op.Metrics(histogram+"_count", nil)
+	if err != nil || count == 0 {
+		return 0, err
+	}
+	return 1000 * sum / count, nil
+}
+
 // eventWrites counts the Events in the namespace, each one write of the operator's.
 func eventWrites(ctx context.Context, c client.Client) (float64, error) {
 	var events corev1.EventList
@@ -519,6 +538,8 @@ func printTable(w io.Writer, results []*Result) {
 	row("unthrottled: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.UnthrottledSeconds) })
 	row("unthrottled: seconds to create objects", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CreateSeconds) })
 	row("unthrottled: ratio", fmt.Sprintf("<= %.1f", goalUnthrottledRatio), func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledRatio) })
+	row("unthrottled: mean reconcile ms", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.ReconcileMs) })
+	row("unthrottled: mean cloud request ms", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.CloudRequestMs) })
 	row("creates per user", "1", func(r *Result) string { return fmt.Sprintf("%.3f", r.CreatesPerUser) })
 	row("duplicate cloud users", "0", func(r *Result) string { return fmt.Sprint(r.DuplicateUsers) })
 	row("API writes per user to Ready", fmt.Sprintf("<= %d", goalWritesPerUser), func(r *Result) string { return fmt.Sprintf("%.2f", r.WritesPerUser) })

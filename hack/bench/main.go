@@ -153,7 +153,7 @@ type Result struct {
 	// reconcile, and one cloud request; the rest is the API server's.
 	ReconcileMs    float64 `json:"reconcileMs"`
 	CloudRequestMs float64 `json:"cloudRequestMs"`
-	HeapProfile  string  `json:"heapProfile,omitempty"`
+	HeapProfile    string  `json:"heapProfile,omitempty"`
 
 	// Secret data is not cached (measured once).
 	BigSecrets        int     `json:"bigSecrets,omitempty"`

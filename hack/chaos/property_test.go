@@ -29,16 +29,32 @@ var knownReasons = map[string]bool{
 	vpnv1alpha1.ReasonServerNotFound: true,
 }
 
-// Pieces random specs are made of: valid ones and every kind of bad one.
+// Pieces random specs are made of, valid and bad of every kind. Each field is drawn from
+// the valid pieces most of the time, so that about half of the specs pass the API server
+// and many of those reach the cloud: an invalid field must be caught wherever it is.
 var (
-	namePieces  = []string{"alice", "Bob.2", "x", "a_b-c.d", "ünïcödé", "with space", "", "L3SW_x", "administrator", "Link", strings.Repeat("n", 40), "ok-name", "名字名字名字"}
-	descPieces  = []string{"", "ok_desc", "with space", "ünï", strings.Repeat("d", 64), strings.Repeat("d", 65), "tab\there", "emoji😀"}
-	groupPieces = []string{"", vpnapitest.DefaultGroupID, "00000000-0000-0000-0000-000000000000", "not-a-uuid", "7625FD92-2E20-4E4D-8C56-66F110FBFAA8", strings.Repeat("f", 36)}
-	serverIDs   = []string{vpnapitest.DefaultServerID, vpnapitest.DefaultServerID, "11111111-2222-3333-4444-555555555555", "bad", ""}
-	passwords   = []string{"Str0ng-Pass", "short", "", "alllowercase", "ALLUPPER1", "ünïcödé-Pässwörd1", strings.Repeat("Aa1", 20), "Passw0rd with space", "NAME"}
+	validNames   = []string{"alice", "Bob.2", "usr1", "a_b-c.d", "ok-name", "L3SWx", "linked.user"}
+	invalidNames = []string{"x", "ünïcödé", "with space", "", "L3SW_x", "administrator", "Link", strings.Repeat("n", 40), "名字名字名字"}
+	validDescs   = []string{"", "ok_desc", "Team_42", strings.Repeat("d", 64)}
+	invalidDescs = []string{"ünï", "with space", strings.Repeat("d", 65), "tab\there", "emoji😀", "<script>"}
+	validGroups  = []string{"", vpnapitest.DefaultGroupID, "7625FD92-2E20-4E4D-8C56-66F110FBFAA8"}
+	// A well-formed group the cloud does not know is refused by the cloud, not the schema.
+	invalidGroups    = []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid", strings.Repeat("f", 36)}
+	validServers     = []string{vpnapitest.DefaultServerID}
+	invalidServers   = []string{"11111111-2222-3333-4444-555555555555", "bad", ""}
+	validPasswords   = []string{"Str0ng-Pass", "Passw0rd with space", "UPPER-lower", "12345678a"}
+	invalidPasswords = []string{"ünïcödé-Pässwörd1x", "short", "", "alllowercase", "ALLUPPER", strings.Repeat("Aa1", 20), "NAME"}
 )
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// pickMostlyValid draws a valid piece five times in six.
+func pickMostlyValid[T any](rng *rand.Rand, valid, invalid []T) T {
+	if rng.IntN(6) > 0 {
+		return pick(rng, valid)
+	}
+	return pick(rng, invalid)
+}
 
 // TestRandomSpecs applies random VpnUser specs and Secrets, valid and invalid. Each is
 // refused by the API server with a readable message, or settles with a known reason; the
@@ -53,8 +69,12 @@ func TestRandomSpecs(t *testing.T) {
 	s := newSystem(t, ctx, vpnapitest.DefaultOptions(), "--sync-period", "1h")
 	refused, accepted := 0, 0
 	for i := range n {
-		name := pick(rng, namePieces)
-		pw := pick(rng, passwords)
+		name := pickMostlyValid(rng, validNames, invalidNames)
+		if vpnapi.ValidateUserName(name) == nil && rng.IntN(8) > 0 {
+			// Mostly unique names, so that most valid specs make a user; the rest collide.
+			name = fmt.Sprintf("%s-%03d", name, i)
+		}
+		pw := pickMostlyValid(rng, validPasswords, invalidPasswords)
 		if pw == "NAME" {
 			pw = name
 		}
@@ -67,10 +87,10 @@ func TestRandomSpecs(t *testing.T) {
 		vu := &vpnv1alpha1.VpnUser{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("prop-%03d", i)},
 			Spec: vpnv1alpha1.VpnUserSpec{
-				VpnServerID:       pick(rng, serverIDs),
+				VpnServerID:       pickMostlyValid(rng, validServers, invalidServers),
 				UserName:          name,
-				Description:       pick(rng, descPieces),
-				UserGroupID:       pick(rng, groupPieces),
+				Description:       pickMostlyValid(rng, validDescs, invalidDescs),
+				UserGroupID:       pickMostlyValid(rng, validGroups, invalidGroups),
 				PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: secretName},
 			},
 		}

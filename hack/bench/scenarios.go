@@ -347,10 +347,10 @@ func warmUp(ctx context.Context, e *env) error {
 	// (the API server builds the CRD's validators on first use): pay that before the clock
 	// with a dry run, which the operator never sees.
 	probe := &vpnv1alpha1.VpnUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "warm-up"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: warmUpName},
 		Spec: vpnv1alpha1.VpnUserSpec{
 			VpnServerID:       vpnapitest.DefaultServerID,
-			PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: "warm-up"},
+			PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: warmUpName},
 		},
 	}
 	if err := c.Create(ctx, probe, client.DryRunAll); err != nil {
@@ -373,9 +373,12 @@ func warmUp(ctx context.Context, e *env) error {
 	return warmUpOperator(ctx, e)
 }
 
-// warmUpNamespace holds the VpnUser that takes the operator through its paths once
-// before the clock starts.
-const warmUpNamespace = "bench-warm-up"
+// warmUpNamespace holds the VpnUser (warmUpName, with its Secret) that takes the operator
+// through its paths once before the clock starts.
+const (
+	warmUpNamespace = "bench-warm-up"
+	warmUpName      = "warm-up"
+)
 
 // warmUpOperator takes one VpnUser through its whole life before the clock starts: a
 // freshly started operator and API server pay for their first status patch, finalizer
@@ -384,14 +387,14 @@ const warmUpNamespace = "bench-warm-up"
 // cleared, and the user's Events stay in their own namespace.
 func warmUpOperator(ctx context.Context, e *env) error {
 	c := e.cp.Client
-	if err := c.Create(ctx, rig.PasswordSecret(warmUpNamespace, "warm-up", "Warm-Up-Passw0rd")); err != nil {
+	if err := c.Create(ctx, rig.PasswordSecret(warmUpNamespace, warmUpName, "Warm-Up-Passw0rd")); err != nil {
 		return err
 	}
 	vu := &vpnv1alpha1.VpnUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: warmUpNamespace, Name: "warm-up"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: warmUpNamespace, Name: warmUpName},
 		Spec: vpnv1alpha1.VpnUserSpec{
 			VpnServerID:       vpnapitest.DefaultServerID,
-			PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: "warm-up"},
+			PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: warmUpName},
 		},
 	}
 	if err := c.Create(ctx, vu); err != nil {

@@ -18,11 +18,15 @@ package controller
 
 import (
 	"context"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -53,9 +57,38 @@ func indexCredentialsSecret(obj client.Object) []string {
 	return []string{vu.Spec.CredentialsSecretRef.Name}
 }
 
+// secretHandler enqueues, for a change of a Secret (its metadata), the VpnUsers that take
+// their password or their cloud credentials from it. A VpnUser that has already read
+// this very version of its password Secret is left out: Helm, Argo CD and kubectl apply
+// create a VpnUser and its Secret together, and the Secret's event, arriving while or
+// after the VpnUser is reconciled, would otherwise reconcile it a second time for
+// nothing. A deleted Secret reaches every VpnUser that uses it.
+func (r *VpnUserReconciler) secretHandler() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(ctx context.Context, secret client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], deleted bool) {
+		for _, req := range r.vpnUsersForSecret(ctx, secret, deleted) {
+			q.Add(req)
+		}
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, false)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.ObjectNew, q, false)
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, true)
+		},
+		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, true)
+		},
+	}
+}
+
 // vpnUsersForSecret maps a Secret (its metadata) to the VpnUsers of its namespace that
-// take their password or their cloud credentials from it.
-func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+// take their password or their cloud credentials from it; unless the Secret was deleted,
+// without those that have read this version of it as their password Secret.
+func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client.Object, deleted bool) []reconcile.Request {
 	seen := map[types.NamespacedName]bool{}
 	var requests []reconcile.Request
 	for _, field := range []string{passwordSecretField, credentialsSecretField} {
@@ -67,14 +100,43 @@ func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client
 		}
 		for _, vu := range users.Items {
 			key := types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
-			if !seen[key] {
-				seen[key] = true
-				requests = append(requests, reconcile.Request{NamespacedName: key})
+			if seen[key] {
+				continue
 			}
+			seen[key] = true
+			if !deleted && field == passwordSecretField && r.secretReads.has(key, secret) {
+				continue
+			}
+			requests = append(requests, reconcile.Request{NamespacedName: key})
 		}
 	}
 	return requests
 }
+
+// secretReads remembers, for each VpnUser, the version of its password Secret that its
+// last reconcile read (see secretHandler).
+type secretReads struct {
+	m sync.Map // types.NamespacedName (VpnUser) -> secretVersion
+}
+
+type secretVersion struct {
+	name            string
+	uid             types.UID
+	resourceVersion string
+}
+
+// read notes that the VpnUser key read secret.
+func (s *secretReads) read(key types.NamespacedName, secret client.Object) {
+	s.m.Store(key, secretVersion{name: secret.GetName(), uid: secret.GetUID(), resourceVersion: secret.GetResourceVersion()})
+}
+
+// has tells whether the VpnUser key has read this version of secret.
+func (s *secretReads) has(key types.NamespacedName, secret client.Object) bool {
+	v, ok := s.m.Load(key)
+	return ok && v.(secretVersion) == secretVersion{name: secret.GetName(), uid: secret.GetUID(), resourceVersion: secret.GetResourceVersion()}
+}
+
+func (s *secretReads) forget(key types.NamespacedName) { s.m.Delete(key) }
 
 // quiet returns ctx with a logger that drops everything, for reading a Secret: client-go
 // logs the bodies of requests and responses through the context's logger at high

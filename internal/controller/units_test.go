@@ -388,3 +388,34 @@ func TestOwnWritesKeepStaleCopiesFromBeingActedOn(t *testing.T) {
 		t.Error("resourceVersions that do not compare are not waited for")
 	}
 }
+
+func TestSecretReadsLeaveOutVersionsAlreadyRead(t *testing.T) {
+	var reads secretReads
+	alice := types.NamespacedName{Namespace: "team", Name: "alice"}
+	secret := func(name string, uid types.UID, rv string) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name, UID: uid, ResourceVersion: rv}}
+	}
+	if reads.has(alice, secret("pw", "s1", "10")) {
+		t.Fatal("a Secret never read is not left out")
+	}
+	reads.read(alice, secret("pw", "s1", "10"))
+	if !reads.has(alice, secret("pw", "s1", "10")) {
+		t.Error("the version read is left out")
+	}
+	for _, changed := range []*metav1.PartialObjectMetadata{
+		secret("pw", "s1", "11"),    // rotated
+		secret("pw", "s2", "10"),    // deleted and created again
+		secret("other", "s1", "10"), // another Secret
+	} {
+		if reads.has(alice, changed) {
+			t.Errorf("%s (uid %s, rv %s) is not the version read", changed.Name, changed.UID, changed.ResourceVersion)
+		}
+	}
+	if reads.has(types.NamespacedName{Namespace: "team", Name: "bob"}, secret("pw", "s1", "10")) {
+		t.Error("another VpnUser's read does not count")
+	}
+	reads.forget(alice)
+	if reads.has(alice, secret("pw", "s1", "10")) {
+		t.Error("a forgotten VpnUser has read nothing")
+	}
+}

@@ -35,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -71,9 +70,13 @@ type VpnUserReconciler struct {
 	// 0 means MinObjectSyncPeriod (tests lower it).
 	minObjectSyncPeriod time.Duration
 
-	schedule  *observationSchedules
-	passwords *passwordMemory
-	written   *ownWrites
+	// metadata is the manager's cache, which holds the metadata of Secrets (the client
+	// reads Secrets uncached).
+	metadata    client.Reader
+	schedule    *observationSchedules
+	passwords   *passwordMemory
+	written     *ownWrites
+	secretReads secretReads
 	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
 	// that each bad value gets one event rather than one per reconcile.
 	badAnnotations sync.Map
@@ -153,9 +156,11 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 // reconcileNormal runs the phases in order; the first that has the last word ends it.
 // observe (mirror, under Observe) always has it.
 func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	// A finalizer without an id: a create may have been sent whose answer never came.
+	s.createMayHaveBeenSent = s.vu.Status.ID == "" && controllerutil.ContainsFinalizer(s.vu, vpnv1alpha1.Finalizer)
 	phases := []func(context.Context, *scope) *outcome{
 		r.connect,
-		r.resolvePassword,
+		r.resolvePasswordAndMark,
 		r.ensureCloudUser,
 		r.syncSpec,
 		r.syncPassword,
@@ -324,6 +329,7 @@ func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1
 func (r *VpnUserReconciler) forget(key types.NamespacedName, uid types.UID) {
 	r.schedule.forget(key)
 	r.written.forget(key)
+	r.secretReads.forget(key)
 	r.badAnnotations.Delete(key)
 	if uid != "" {
 		r.passwords.forget(uid)
@@ -348,6 +354,7 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	if r.SyncPeriod <= 0 {
 		r.SyncPeriod = DefaultSyncPeriod
 	}
+	r.metadata = mgr.GetCache()
 	r.schedule = newObservationSchedules(time.Now)
 	r.written = newOwnWrites(time.Now)
 	passwords, err := newPasswordMemory()
@@ -368,7 +375,7 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 			predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{},
 			deletionStarted))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.vpnUsersForSecret),
+		WatchesMetadata(&corev1.Secret{}, r.secretHandler(),
 			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),

@@ -191,6 +191,9 @@ var _ = Describe("Creating a VpnUser", func() {
 
 		got := eventuallyReason(vu, vpnv1alpha1.ReasonSecretNotFound)
 		Expect(condition(got, vpnv1alpha1.ConditionReady).Message).To(ContainSubstring(`no key "vpn-password"`))
+		// The finalizer may have been added while the Secret was read (the Secret was in
+		// the cache): it is taken off again, as the VpnUser has no cloud user.
+		Expect(got.Finalizers).To(BeEmpty())
 		Consistently(calls(cloud, ""), 500*time.Millisecond).Should(BeZero())
 	})
 
@@ -204,6 +207,7 @@ var _ = Describe("Creating a VpnUser", func() {
 		Expect(condition(got, vpnv1alpha1.ConditionReconciling).Status).To(Equal(metav1.ConditionFalse))
 		Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 		Expect(condition(got, vpnv1alpha1.ConditionReady).Message).To(ContainSubstring("8 to 32 characters"))
+		Expect(got.Finalizers).To(BeEmpty(), "a VpnUser that never reached the cloud keeps no finalizer")
 		Consistently(calls(cloud, ""), 500*time.Millisecond).Should(BeZero())
 		Eventually(eventReasons(vu)).Should(ContainElement("Warning/InvalidPassword"))
 

@@ -41,6 +41,7 @@ type options struct {
 	syncPeriod   time.Duration
 	bigSecrets   int
 	workers      int
+	reconcilers  int
 	skipLimited  bool
 	repeats      int
 	keepWorkDirs bool
@@ -72,6 +73,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.bigSecrets, "big-secrets", 500, "Secrets of 512 KiB created once, to show Secret data is not cached (0: skip)")
 	flag.IntVar(&o.workers, "workers", 16, "goroutines the harness creates objects with")
 	flag.BoolVar(&o.skipLimited, "skip-limited", false, "skip the rate-limited run")
+	flag.IntVar(&o.reconcilers, "unthrottled-reconcilers", 128,
+		"the operator's --max-concurrent-reconciles in the unthrottled runs: with a cloud that answers 2000 requests/s, enough to keep pace with the harness's creates")
 	flag.IntVar(&o.repeats, "repeats", 3, "unthrottled convergence runs per N, each on a fresh system; the table shows the median ratio")
 	flag.BoolVar(&o.keepWorkDirs, "keep", false, "keep the work directories (operator logs)")
 	flag.StringVar(&o.extraArgs, "operator-args", "", "extra flags for the operator, space-separated (e.g. --zap-log-level=2)")
@@ -133,6 +136,14 @@ type Result struct {
 	CreateSeconds      float64   `json:"createSeconds"`
 	UnthrottledRatio   float64   `json:"unthrottledRatio"`
 	UnthrottledRatios  []float64 `json:"unthrottledRatios"`
+	// The operator's --max-concurrent-reconciles in the unthrottled runs.
+	Reconcilers int `json:"unthrottledReconcilers"`
+	// In the median run: how many were Ready when the harness's last create returned,
+	// and each user's time from its create to Ready (percentiles, ms).
+	ReadyAtCreateEnd int     `json:"readyAtCreateEnd"`
+	ReadyP50Ms       float64 `json:"readyP50Ms"`
+	ReadyP95Ms       float64 `json:"readyP95Ms"`
+	ReadyMaxMs       float64 `json:"readyMaxMs"`
 
 	// Calls per user.
 	CreatesPerUser float64 `json:"createsPerUser"`

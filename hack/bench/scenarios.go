@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -48,14 +47,21 @@ func runLimited(ctx context.Context, opts options, r *Result) error {
 	if err := warmUp(ctx, e); err != nil {
 		return err
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	w, err := watchReady(watchCtx, e.cp.Client)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	if _, err := createWorkload(ctx, e.cp.Client, r.N, opts.workers); err != nil {
+	if _, _, err := createWorkload(ctx, e.cp.Client, r.N, opts.workers); err != nil {
 		return err
 	}
-	if err := waitAllReady(ctx, e.cp.Client, r.N, 30*time.Minute); err != nil {
+	end, err := w.wait(ctx, r.N, 30*time.Minute)
+	if err != nil {
 		return err
 	}
-	r.LimitedSeconds = time.Since(start).Seconds()
+	r.LimitedSeconds = end.Sub(start).Seconds()
 	r.LimitedFloorSeconds = float64(2*r.N) / q
 	r.LimitedRatio = r.LimitedSeconds / r.LimitedFloorSeconds
 	calls := e.fake.Calls()
@@ -77,7 +83,9 @@ func runLimited(ctx context.Context, opts options, r *Result) error {
 // runs on fresh systems (the machine is shared and noisy; the median counts). Then the
 // last run's system is watched for two sync periods of steady state.
 func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int) error {
-	fmt.Printf("bench: N=%d unthrottled: fake cloud at 2000 req/s with 10ms latency, sync period %s\n", r.N, opts.syncPeriod)
+	fmt.Printf("bench: N=%d unthrottled: fake cloud at 2000 req/s with 10ms latency, sync period %s, %d concurrent reconciles\n",
+		r.N, opts.syncPeriod, opts.reconcilers)
+	r.Reconcilers = opts.reconcilers
 	var runs []convergence
 	for i := 1; i < max(opts.repeats, 1); i++ {
 		e, err := newUnthrottledEnv(ctx, opts, r.N)
@@ -110,6 +118,8 @@ func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int
 	c.print(r.N, len(runs), opts.repeats)
 	median := medianRun(runs)
 	r.UnthrottledSeconds, r.CreateSeconds, r.UnthrottledRatio = median.ready, median.create, median.ratio()
+	r.ReadyP50Ms, r.ReadyP95Ms, r.ReadyMaxMs = median.p50Ms, median.p95Ms, median.maxMs
+	r.ReadyAtCreateEnd = median.readyAtCreateEnd
 	for _, run := range runs {
 		r.UnthrottledRatios = append(r.UnthrottledRatios, run.ratio())
 	}
@@ -184,14 +194,20 @@ func cost(e *env, opts options, r *Result) error {
 }
 
 // convergence is one unthrottled run: seconds until all are Ready, and seconds the
-// harness took to create the objects, both from the first create.
-type convergence struct{ ready, create float64 }
+// harness took to create the objects, both from the first create; how many were Ready
+// when the last was created; and percentiles of each user's time from its create to
+// Ready, in milliseconds.
+type convergence struct {
+	ready, create       float64
+	readyAtCreateEnd    int
+	p50Ms, p95Ms, maxMs float64
+}
 
 func (c convergence) ratio() float64 { return c.ready / c.create }
 
 func (c convergence) print(n, i, of int) {
-	fmt.Printf("bench: N=%d unthrottled run %d/%d: all Ready after %.1fs, objects created in %.1fs, ratio %.2f\n",
-		n, i, of, c.ready, c.create, c.ratio())
+	fmt.Printf("bench: N=%d unthrottled run %d/%d: all Ready after %.2fs, objects created in %.2fs (%d Ready by then), ratio %.2f; create to Ready ms p50 %.0f p95 %.0f max %.0f\n",
+		n, i, of, c.ready, c.create, c.readyAtCreateEnd, c.ratio(), c.p50Ms, c.p95Ms, c.maxMs)
 }
 
 func medianRun(runs []convergence) convergence {
@@ -207,7 +223,7 @@ func newUnthrottledEnv(ctx context.Context, opts options, n int) (*env, error) {
 	fakeOpts.Latency = 10 * time.Millisecond
 	e, err := newEnv(ctx, opts, fakeOpts,
 		"--cloud-qps", "2000", "--cloud-burst", "100",
-		"--max-concurrent-reconciles", "32", "--kube-api-qps", fmt.Sprint(harnessQPS), "--kube-api-burst", fmt.Sprint(harnessBurst),
+		"--max-concurrent-reconciles", fmt.Sprint(opts.reconcilers), "--kube-api-qps", fmt.Sprint(harnessQPS), "--kube-api-burst", fmt.Sprint(harnessBurst),
 		"--sync-period", opts.syncPeriod.String())
 	if err != nil {
 		return nil, err
@@ -221,15 +237,27 @@ func newUnthrottledEnv(ctx context.Context, opts options, n int) (*env, error) {
 
 // converge creates n VpnUsers with their Secrets and waits until all are Ready.
 func converge(ctx context.Context, e *env, n, workers int) (convergence, error) {
-	start := time.Now()
-	created, err := createWorkload(ctx, e.cp.Client, n, workers)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	w, err := watchReady(watchCtx, e.cp.Client)
 	if err != nil {
 		return convergence{}, err
 	}
-	if err := waitAllReady(ctx, e.cp.Client, n, 30*time.Minute); err != nil {
+	start := time.Now()
+	createdAt, created, err := createWorkload(ctx, e.cp.Client, n, workers)
+	if err != nil {
 		return convergence{}, err
 	}
-	return convergence{ready: time.Since(start).Seconds(), create: created.Seconds()}, nil
+	readyThen := w.count()
+	end, err := w.wait(ctx, n, 30*time.Minute)
+	if err != nil {
+		return convergence{}, err
+	}
+	lat := w.latencies(createdAt)
+	return convergence{
+		ready: end.Sub(start).Seconds(), create: created.Seconds(), readyAtCreateEnd: readyThen,
+		p50Ms: percentile(lat, 0.5), p95Ms: percentile(lat, 0.95), maxMs: percentile(lat, 1),
+	}, nil
 }
 
 // steadyState watches two sync periods in which nothing changes: GETs per user per
@@ -436,9 +464,12 @@ func pollUntil(ctx context.Context, timeout time.Duration, done func() (bool, er
 	}
 }
 
-// createWorkload creates n Secrets and n VpnUsers and returns how long that took.
-func createWorkload(ctx context.Context, c client.Client, n, workers int) (time.Duration, error) {
+// createWorkload creates n Secrets and n VpnUsers; it returns when each VpnUser was
+// created and how long it all took.
+func createWorkload(ctx context.Context, c client.Client, n, workers int) (map[string]time.Time, time.Duration, error) {
 	start := time.Now()
+	var mu sync.Mutex
+	createdAt := make(map[string]time.Time, n)
 	err := parallel(ctx, n, workers, func(i int) error {
 		name := fmt.Sprintf("user-%05d", i)
 		if err := c.Create(ctx, rig.PasswordSecret(namespace, name, fmt.Sprintf("Bench-Passw0rd-%05d", i))); err != nil {
@@ -452,112 +483,20 @@ func createWorkload(ctx context.Context, c client.Client, n, workers int) (time.
 				PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: name},
 			},
 		}
-		return c.Create(ctx, vu)
+		if err := c.Create(ctx, vu); err != nil {
+			return err
+		}
+		mu.Lock()
+		createdAt[name] = time.Now()
+		mu.Unlock()
+		return nil
 	})
-	return time.Since(start), err
-}
-
-// waitAllReady waits until n VpnUsers are Ready=True for their current generation. It
-// lists them once and then follows a watch, rather than listing thousands of objects
-// again and again: the measurement should load the API server (on the same cores as the
-// operator) as little as it can, and see the last one turn Ready when it happens.
-func waitAllReady(ctx context.Context, c client.WithWatch, n int, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ready := map[string]bool{}
-	count := func() int {
-		k := 0
-		for _, r := range ready {
-			if r {
-				k++
-			}
-		}
-		return k
-	}
-	for {
-		// (Re)start from a list: at the start, and when the watch ends or expires.
-		rv, err := listReady(ctx, c, ready)
-		if err != nil {
-			return waitError(ctx, count(), n, timeout, err)
-		}
-		if count() >= n {
-			return nil
-		}
-		w, err := c.Watch(ctx, &vpnv1alpha1.VpnUserList{}, client.InNamespace(namespace),
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
-		if err != nil {
-			return waitError(ctx, count(), n, timeout, err)
-		}
-		done := followReady(w, ready, n, count)
-		w.Stop()
-		if done {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return waitError(ctx, count(), n, timeout, ctx.Err())
-		}
-	}
-}
-
-// followReady applies the watch's events to ready until n are ready (true) or the watch
-// ends (false: list again).
-func followReady(w watch.Interface, ready map[string]bool, n int, count func() int) bool {
-	readyNow := count()
-	for ev := range w.ResultChan() {
-		switch ev.Type {
-		case watch.Added, watch.Modified, watch.Deleted:
-			vu, ok := ev.Object.(*vpnv1alpha1.VpnUser)
-			if !ok {
-				continue
-			}
-			was := ready[vu.Name]
-			is := ev.Type != watch.Deleted && isReady(vu)
-			ready[vu.Name] = is
-			switch {
-			case is && !was:
-				readyNow++
-			case was && !is:
-				readyNow--
-			}
-			if readyNow >= n {
-				return true
-			}
-		case watch.Error:
-			return false // expired: list again
-		}
-	}
-	return false
-}
-
-// listReady records in ready which VpnUsers are Ready now, and returns the list's
-// resourceVersion to watch from.
-func listReady(ctx context.Context, c client.Client, ready map[string]bool) (string, error) {
-	clear(ready)
-	cont := ""
-	for {
-		var list vpnv1alpha1.VpnUserList
-		if err := c.List(ctx, &list, client.InNamespace(namespace), client.Limit(1000), client.Continue(cont)); err != nil {
-			return "", err
-		}
-		for i := range list.Items {
-			ready[list.Items[i].Name] = isReady(&list.Items[i])
-		}
-		if cont = list.Continue; cont == "" {
-			return list.ResourceVersion, nil
-		}
-	}
+	return createdAt, time.Since(start), err
 }
 
 func isReady(vu *vpnv1alpha1.VpnUser) bool {
 	cond := meta.FindStatusCondition(vu.Status.Conditions, vpnv1alpha1.ConditionReady)
 	return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == vu.Generation
-}
-
-func waitError(ctx context.Context, ready, n int, timeout time.Duration, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%d of %d VpnUsers Ready after %s: %w", ready, n, timeout, rig.ErrTimeout)
-	}
-	return err
 }
 
 // apiWrites counts the operator's writes to the API server, Events included: client-go's
@@ -674,8 +613,9 @@ func printTable(w io.Writer, results []*Result) {
 	row("rate-limited: floor (2N/Q) seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedFloorSeconds) })
 	row("rate-limited: ratio to floor", fmt.Sprintf("<= %.2f", goalLimitedRatio), func(r *Result) string { return fmt.Sprintf("%.3f", r.LimitedRatio) })
 	row("rate-limited: 429 answers", "0", func(r *Result) string { return fmt.Sprint(r.Limited429) })
-	row("unthrottled: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.UnthrottledSeconds) })
-	row("unthrottled: seconds to create objects", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CreateSeconds) })
+	row("unthrottled: concurrent reconciles", "", func(r *Result) string { return fmt.Sprint(r.Reconcilers) })
+	row("unthrottled: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledSeconds) })
+	row("unthrottled: seconds to create objects", "", func(r *Result) string { return fmt.Sprintf("%.2f", r.CreateSeconds) })
 	row("unthrottled: ratio (median run)", fmt.Sprintf("<= %.1f", goalUnthrottledRatio), func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledRatio) })
 	row("unthrottled: ratio of each run", "", func(r *Result) string {
 		var each []string
@@ -683,6 +623,12 @@ func printTable(w io.Writer, results []*Result) {
 			each = append(each, fmt.Sprintf("%.2f", x))
 		}
 		return strings.Join(each, " ")
+	})
+	row("unthrottled: Ready when the last create returned", "", func(r *Result) string {
+		return fmt.Sprintf("%d of %d", r.ReadyAtCreateEnd, r.N)
+	})
+	row("unthrottled: create to Ready ms p50/p95/max", "", func(r *Result) string {
+		return fmt.Sprintf("%.0f/%.0f/%.0f", r.ReadyP50Ms, r.ReadyP95Ms, r.ReadyMaxMs)
 	})
 	row("unthrottled: mean reconcile ms", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.ReconcileMs) })
 	row("unthrottled: mean cloud request ms", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.CloudRequestMs) })

@@ -125,15 +125,19 @@ type secretVersion struct {
 	resourceVersion string
 }
 
+func versionOf(secret client.Object) secretVersion {
+	return secretVersion{name: secret.GetName(), uid: secret.GetUID(), resourceVersion: secret.GetResourceVersion()}
+}
+
 // read notes that the VpnUser key read secret.
 func (s *secretReads) read(key types.NamespacedName, secret client.Object) {
-	s.m.Store(key, secretVersion{name: secret.GetName(), uid: secret.GetUID(), resourceVersion: secret.GetResourceVersion()})
+	s.m.Store(key, versionOf(secret))
 }
 
 // has tells whether the VpnUser key has read this version of secret.
 func (s *secretReads) has(key types.NamespacedName, secret client.Object) bool {
 	v, ok := s.m.Load(key)
-	return ok && v.(secretVersion) == secretVersion{name: secret.GetName(), uid: secret.GetUID(), resourceVersion: secret.GetResourceVersion()}
+	return ok && v.(secretVersion) == versionOf(secret)
 }
 
 func (s *secretReads) forget(key types.NamespacedName) { s.m.Delete(key) }

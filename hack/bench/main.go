@@ -219,10 +219,19 @@ func newEnv(ctx context.Context, opts options, fakeOpts vpnapitest.Options, oper
 		e.close()
 		return nil, err
 	}
+	// The operator runs as in a cluster: a ServiceAccount's token, authorized by the RBAC
+	// that controller-gen generates from its markers (a missing rule fails the bench). As
+	// the rig's client-certificate administrator it would skip RBAC, and cost the API
+	// server a certificate-chain verification on each request.
+	kubeconfig, err := e.cp.ServiceAccountKubeconfig(ctx, dir, filepath.Join("config", "rbac", "role.yaml"))
+	if err != nil {
+		e.close()
+		return nil, err
+	}
 	e.fake = vpnapitest.NewServer(fakeOpts)
 	e.op, err = rig.StartOperator(ctx, rig.OperatorOptions{
 		Binary:     opts.binary,
-		Kubeconfig: e.cp.Kubeconfig,
+		Kubeconfig: kubeconfig,
 		Endpoint:   e.fake.URL,
 		Env:        fakeEnv(),
 		Args:       append(operatorArgs, strings.Fields(opts.extraArgs)...),

@@ -160,6 +160,10 @@ KUBECTL ?= $(K8S_BIN)/kubectl
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
+# golangci-lint's cache keeps absolute file paths: a cache shared by two checkouts (say a
+# clone in /tmp and this one) replays the other checkout's findings, and without the files
+# it can no longer honour their nolint directives or skip generated code. One per checkout.
+export GOLANGCI_LINT_CACHE ?= $(LOCALBIN)/.cache/golangci-lint
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 
 ## Tool Versions

@@ -4,6 +4,8 @@
 set -euo pipefail
 golangci_lint=${1:?usage: hack/verify.sh PATH_TO_GOLANGCI_LINT}
 cd "$(dirname "$0")/.."
+# One golangci-lint cache per checkout: its entries carry absolute paths (see the Makefile).
+export GOLANGCI_LINT_CACHE="${GOLANGCI_LINT_CACHE:-$PWD/bin/.cache/golangci-lint}"
 status=0
 
 # Generated files (deepcopy, CRDs, RBAC) must be committed as generated.

@@ -94,8 +94,9 @@ func TestCloudFailureClassifiesEachKindOfError(t *testing.T) {
 		})
 	}
 	// Nothing maps to an immediate requeue without a reason.
-	if o := r.cloudFailure(opGet, apiErr(http.StatusInternalServerError, vpnapi.CodeInternal, 0)); o.result.Requeue { //nolint:staticcheck
-		t.Error("Requeue: true")
+	// Without naming the deprecated Requeue field: the result is RequeueAfter alone.
+	if o := r.cloudFailure(opGet, apiErr(http.StatusInternalServerError, vpnapi.CodeInternal, 0)); o.result != (ctrl.Result{RequeueAfter: o.result.RequeueAfter}) {
+		t.Errorf("result = %+v; want RequeueAfter alone", o.result)
 	}
 }
 

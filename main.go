@@ -335,6 +335,14 @@ func main() {
 		fail("no Kubernetes configuration: %v", err)
 	}
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	clientOptions, err := controller.ClientOptions(restConfig)
+	if err != nil {
+		fail("%v", err)
+	}
+	cacheOptions, err := controller.CacheOptions(restConfig)
+	if err != nil {
+		fail("%v", err)
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsServerOptions,
@@ -346,10 +354,12 @@ func main() {
 		// The program ends as soon as the manager stops, so the leader may step down at
 		// once and its successor need not wait for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
-		// Secrets are read uncached; only their metadata is watched.
-		Client: controller.ClientOptions(),
-		// Cached objects are trimmed of managedFields and of what is never read.
-		Cache: controller.CacheOptions(),
+		// Secrets are read uncached; only their metadata is watched. Writes go over a
+		// connection of their own.
+		Client: clientOptions,
+		// Cached objects are trimmed of managedFields and of what is never read. Lists and
+		// watches go over a connection of their own, never queued behind writes.
+		Cache: cacheOptions,
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create the manager")

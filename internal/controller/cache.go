@@ -19,6 +19,7 @@ package controller
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -27,18 +28,32 @@ import (
 // Secret that is the Secret's data, in clear.
 const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 
-// ClientOptions are the options of the manager's client. Secrets are never read through
-// the cache: the only Secret informer is the metadata-only one of the Secret watch, so the
-// operator never holds the data of the cluster's Secrets in memory. The reconciler reads
-// the one Secret it needs with the manager's API reader.
-func ClientOptions() client.Options {
-	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+// ClientOptions are the options of the manager's client for the API server of cfg.
+// Secrets are never read through the cache: the only Secret informer is the metadata-only
+// one of the Secret watch, so the operator never holds the data of the cluster's Secrets
+// in memory. The reconciler reads the one Secret it needs with the manager's API reader.
+// The client writes over a connection of its own (see dedicatedHTTPClient).
+func ClientOptions(cfg *rest.Config) (client.Options, error) {
+	hc, err := dedicatedHTTPClient(cfg)
+	if err != nil {
+		return client.Options{}, err
+	}
+	return client.Options{
+		HTTPClient: hc,
+		Cache:      &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}},
+	}, nil
 }
 
-// CacheOptions are the options of the manager's cache: objects are trimmed of what the
-// operator never reads before they are stored (see TrimForCache).
-func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: TrimForCache}
+// CacheOptions are the options of the manager's cache for the API server of cfg: objects
+// are trimmed of what the operator never reads before they are stored (see
+// TrimForCache), and the informers list and watch over a connection of their own, so
+// that the reconcilers' writes never hold up the events (see dedicatedHTTPClient).
+func CacheOptions(cfg *rest.Config) (cache.Options, error) {
+	hc, err := dedicatedHTTPClient(cfg)
+	if err != nil {
+		return cache.Options{}, err
+	}
+	return cache.Options{HTTPClient: hc, DefaultTransform: TrimForCache}, nil
 }
 
 // TrimForCache drops from an object, before the cache stores it, what the operator never

@@ -111,8 +111,10 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 	if opts.syncPeriod == 0 {
 		opts.syncPeriod = time.Hour
 	}
-	clientOpts := ClientOptions()
-	cacheOpts := CacheOptions()
+	clientOpts, err := ClientOptions(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	cacheOpts, err := CacheOptions(cfg)
+	Expect(err).NotTo(HaveOccurred())
 	namespaces := map[string]cache.Config{ns: {}}
 	for _, more := range opts.moreNamespaces {
 		namespaces[more] = cache.Config{}

@@ -232,6 +232,13 @@ type VpnUserStatus struct {
 	// +optional
 	RefusedCreates int32 `json:"refusedCreates,omitempty"`
 
+	// managementPolicy is the spec.managementPolicy the operator last applied to the cloud
+	// user: Observe while it only read the user into the status, Manage once it made,
+	// adopted or took over the user. A VpnUser switched from Observe to Manage takes over
+	// the user it observed (the same id, never a second user).
+	// +optional
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
 	// lastHandledReconcileAt is the last value of the annotation
 	// vpn.huaweicloud.io/reconcile-requested-at that the operator handled.
 	// +optional

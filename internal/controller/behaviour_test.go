@@ -41,11 +41,7 @@ var _ = Describe("Cloud errors", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-		startOperator(ns, cloud, operatorOptions{})
-	})
+	freshSpecWithOperator(&ns, &cloud, nil, operatorOptions{})
 
 	It("waits out a throttling with Retry-After, without a hot loop", func() {
 		// Retry-After 1s is longer than the client's longest back-off: it hands the 429 to

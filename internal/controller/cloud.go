@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,8 +35,9 @@ import (
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 )
 
-// VPNUsers is the part of the cloud API that the reconciler consumes.
-type VPNUsers interface {
+// CloudUsers is the part of the cloud API that the reconciler consumes: the users of VPN
+// servers, through one set of credentials.
+type CloudUsers interface {
 	CreateUser(ctx context.Context, serverID string, req vpnapi.CreateUserRequest, clientToken string) (string, error)
 	GetUser(ctx context.Context, serverID, userID string) (*vpnapi.User, error)
 	ListUsers(ctx context.Context, serverID string) ([]vpnapi.User, error)
@@ -44,21 +46,13 @@ type VPNUsers interface {
 	ResetPassword(ctx context.Context, serverID, userID string, newPassword vpnapi.Secret) error
 }
 
-var _ VPNUsers = (*vpnapi.Client)(nil)
+var _ CloudUsers = (*vpnapi.Client)(nil)
 
 // CloudClients gives the cloud client that serves a VpnUser. An error that is a
 // *CredentialsNotFoundError means the VpnUser has no usable credentials (no cloud call is
 // made); any other error is transient.
 type CloudClients interface {
-	ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (VPNUsers, error)
-}
-
-// SharedClient serves every VpnUser with one client.
-type SharedClient struct{ Client VPNUsers }
-
-// ClientFor implements CloudClients.
-func (s SharedClient) ClientFor(context.Context, *vpnv1alpha1.VpnUser) (VPNUsers, error) {
-	return s.Client, nil
+	ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (CloudUsers, error)
 }
 
 // CredentialsNotFoundError says why a VpnUser has no cloud credentials. Its message names
@@ -86,7 +80,7 @@ type SecretClients struct {
 	Reader client.Reader
 	// Default serves VpnUsers without credentialsSecretRef; nil means there are no
 	// default credentials (--default-credentials=none).
-	Default VPNUsers
+	Default CloudUsers
 	// Config is the template of the clients made for Secrets: endpoint, region, timeouts,
 	// metrics. Its Credentials and Limiter are replaced; QPS and Burst set the limiter of
 	// each project.
@@ -102,7 +96,7 @@ type SecretClients struct {
 type secretClient struct {
 	uid, resourceVersion string
 	projectID            string
-	client               VPNUsers
+	client               CloudUsers
 	lastUsed             time.Time
 }
 
@@ -125,21 +119,14 @@ func (c *SecretClients) limiterLocked(projectID string) *rate.Limiter {
 	}
 	l := c.limiters[projectID]
 	if l == nil {
-		l = rate.NewLimiter(rate.Limit(c.Config.QPS), orDefaultInt(c.Config.Burst, vpnapi.DefaultBurst))
+		l = rate.NewLimiter(rate.Limit(c.Config.QPS), cmp.Or(c.Config.Burst, vpnapi.DefaultBurst))
 		c.limiters[projectID] = l
 	}
 	return l
 }
 
-func orDefaultInt(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
 // ClientFor implements CloudClients.
-func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (VPNUsers, error) {
+func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) (CloudUsers, error) {
 	ref := vu.Spec.CredentialsSecretRef
 	if ref == nil {
 		if c.Default == nil {

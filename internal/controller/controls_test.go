@@ -121,11 +121,7 @@ var _ = Describe("Password Secret versions", func() {
 		cloud *vpnapitest.Server
 		op    *operator
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-		op = startOperator(ns, cloud, operatorOptions{})
-	})
+	freshSpecWithOperator(&ns, &cloud, &op, operatorOptions{})
 
 	It("records a metadata-only change of the Secret without a reset", func() {
 		vu := newVpnUser(ns, "labelled")
@@ -203,11 +199,7 @@ var _ = Describe("Create tokens and a cloud that is eventually consistent", func
 		cloud *vpnapitest.Server
 		op    *operator
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-		op = startOperator(ns, cloud, operatorOptions{})
-	})
+	freshSpecWithOperator(&ns, &cloud, &op, operatorOptions{})
 
 	It("sends a new idempotency token after a create the cloud refused", func() {
 		vu := newVpnUser(ns, "regrouped", func(vu *vpnv1alpha1.VpnUser) {
@@ -307,10 +299,7 @@ var _ = Describe("managementPolicy Observe", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-	})
+	freshSpec(&ns, &cloud)
 
 	observed := func(name string) *vpnv1alpha1.VpnUser {
 		return newVpnUser(ns, name, func(vu *vpnv1alpha1.VpnUser) {

@@ -111,22 +111,16 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 	if opts.syncPeriod == 0 {
 		opts.syncPeriod = time.Hour
 	}
-	clientOpts, err := ClientOptions(cfg)
-	Expect(err).NotTo(HaveOccurred())
-	cacheOpts, err := CacheOptions(cfg)
-	Expect(err).NotTo(HaveOccurred())
 	namespaces := map[string]cache.Config{ns: {}}
 	for _, more := range opts.moreNamespaces {
 		namespaces[more] = cache.Config{}
 	}
-	cacheOpts.DefaultNamespaces = namespaces
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrOpts, err := ManagerOptions(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cacheOpts,
-		Client:                 clientOpts,
+		Cache:                  cache.Options{DefaultNamespaces: namespaces},
 		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(config, options)
 			if err != nil {
@@ -136,6 +130,8 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
+	Expect(err).NotTo(HaveOccurred())
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	Expect(err).NotTo(HaveOccurred())
 
 	cloudConfig := vpnapi.Config{
@@ -469,4 +465,24 @@ func refuseID(vu *vpnv1alpha1.VpnUser) error {
 		return errors.New("the operator crashed before writing the status")
 	}
 	return nil
+}
+
+// freshSpec gives each spec of the container a namespace and a fake cloud of its own.
+func freshSpec(ns *string, cloud **vpnapitest.Server) {
+	BeforeEach(func() {
+		*ns = newNamespace()
+		*cloud = newCloud()
+	})
+}
+
+// freshSpecWithOperator is freshSpec with an operator run on them with opts; op, when not
+// nil, receives it.
+func freshSpecWithOperator(ns *string, cloud **vpnapitest.Server, op **operator, opts operatorOptions) {
+	freshSpec(ns, cloud)
+	BeforeEach(func() {
+		started := startOperator(*ns, *cloud, opts)
+		if op != nil {
+			*op = started
+		}
+	})
 }

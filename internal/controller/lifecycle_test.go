@@ -32,11 +32,7 @@ var _ = Describe("Password rotation", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-		startOperator(ns, cloud, operatorOptions{syncPeriod: time.Second})
-	})
+	freshSpecWithOperator(&ns, &cloud, nil, operatorOptions{syncPeriod: time.Second})
 
 	It("resets the cloud password exactly once for a changed Secret", func() {
 		vu := newVpnUser(ns, "rotator")
@@ -122,10 +118,7 @@ var _ = Describe("Deleting a VpnUser", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-	})
+	freshSpec(&ns, &cloud)
 
 	It("deletes the cloud user with deletionPolicy Delete", func() {
 		startOperator(ns, cloud, operatorOptions{})
@@ -273,11 +266,7 @@ var _ = Describe("Existing cloud users", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-		startOperator(ns, cloud, operatorOptions{})
-	})
+	freshSpecWithOperator(&ns, &cloud, nil, operatorOptions{})
 
 	It("reports a name conflict, then adopts the user when the annotation is set", func() {
 		existing, err := cloud.CreateUserOutOfBand(project, server, "legacy", "Console-Passw0rd")

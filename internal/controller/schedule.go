@@ -169,3 +169,10 @@ func objectSyncPeriod(value string, global, minimum time.Duration) (time.Duratio
 	}
 	return d, ""
 }
+
+// len is the number of VpnUsers that hold a slot.
+func (s *observationSchedules) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.of)
+}

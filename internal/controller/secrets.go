@@ -104,7 +104,7 @@ func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client
 				continue
 			}
 			seen[key] = true
-			if !deleted && field == passwordSecretField && r.secretReads.has(key, secret) {
+			if !deleted && field == passwordSecretField && r.mem.secretReads.has(key, secret) {
 				continue
 			}
 			requests = append(requests, reconcile.Request{NamespacedName: key})

@@ -72,25 +72,51 @@ func (p *statusPatcher) patch(ctx context.Context, vu *vpnv1alpha1.VpnUser) erro
 	return nil
 }
 
-// The three states a VpnUser's conditions can tell, as kstatus reads them: Ready
-// (Current), waiting for something that will come by itself (InProgress), and stalled
-// until a person changes something (Failed).
+// The conditions are the operator's output: what a reconcile did, as kstatus reads it.
+// Nothing the operator does depends on them; the functions below read the Ready condition
+// only to keep what it says stable (no write for an unchanged outcome) and to announce a
+// change once.
 
-func setReady(vu *vpnv1alpha1.VpnUser, reason, message string) {
-	setConditions(vu, metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, reason, message)
+// setOutcome sets the conditions for o: Ready (Current), waiting for something that will
+// come by itself (InProgress), or stalled until a person changes something (Failed). It
+// reports whether the reason of Ready changed.
+func setOutcome(vu *vpnv1alpha1.VpnUser, o *outcome) (changed bool) {
+	previous := readyCondition(vu)
+	message := o.message
+	if o.keepMessage && previous.Reason == o.reason {
+		message = previous.Message
+	}
+	switch o.state {
+	case stateReady:
+		setConditions(vu, metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, o.reason, message)
+		vu.Status.ObservedGeneration = vu.Generation
+	case stateWaiting:
+		setConditions(vu, metav1.ConditionFalse, metav1.ConditionTrue, metav1.ConditionFalse, o.reason, message)
+	case stateStalled:
+		setConditions(vu, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue, o.reason, message)
+		vu.Status.ObservedGeneration = vu.Generation
+	}
+	return previous.Reason != o.reason
 }
 
-func setWaiting(vu *vpnv1alpha1.VpnUser, reason, message string) {
-	setConditions(vu, metav1.ConditionFalse, metav1.ConditionTrue, metav1.ConditionFalse, reason, message)
-}
-
-func setStalled(vu *vpnv1alpha1.VpnUser, reason, message string) {
-	setConditions(vu, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue, reason, message)
-}
-
-// setPaused says that nothing happens, on purpose: neither in progress nor failed.
-func setPaused(vu *vpnv1alpha1.VpnUser, message string) {
+// setPaused says that nothing happens, on purpose: neither in progress nor failed. It
+// reports whether the VpnUser was not paused before.
+func setPaused(vu *vpnv1alpha1.VpnUser, message string) (changed bool) {
+	previous := readyCondition(vu)
 	setConditions(vu, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse, vpnv1alpha1.ReasonPaused, message)
+	return previous.Reason != vpnv1alpha1.ReasonPaused
+}
+
+// lastingReadyReason is the reason of a Ready condition that reports an observation
+// without change: Created and Adopted stay until the spec changes (they tell the last
+// thing the operator did), else reason.
+func lastingReadyReason(vu *vpnv1alpha1.VpnUser, reason string) string {
+	previous := readyCondition(vu)
+	if previous.Status == metav1.ConditionTrue && previous.ObservedGeneration == vu.Generation &&
+		(previous.Reason == vpnv1alpha1.ReasonCreated || previous.Reason == vpnv1alpha1.ReasonAdopted) {
+		return previous.Reason
+	}
+	return reason
 }
 
 func setConditions(vu *vpnv1alpha1.VpnUser, ready, reconciling, stalled metav1.ConditionStatus, reason, message string) {

@@ -17,31 +17,29 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 )
+
+// The reconciler's files, in the order Reconcile calls them: connect.go, password.go
+// (with finalizer.go), create.go, syncspec.go, password.go again (syncPassword), then
+// observe.go; delete.go for a deletion. outcome.go and classify.go say how a reconcile
+// ends, status.go writes it; memory.go is what is kept between reconciles.
 
 // DefaultSyncPeriod is how often each cloud user is read back when nothing else happens.
 const DefaultSyncPeriod = 10 * time.Minute
@@ -72,20 +70,14 @@ type VpnUserReconciler struct {
 
 	// metadata is the manager's cache, which holds the metadata of Secrets (the client
 	// reads Secrets uncached).
-	metadata    client.Reader
-	schedule    *observationSchedules
-	passwords   *passwordMemory
-	written     *ownWrites
-	secretReads secretReads
-	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
-	// that each bad value gets one event rather than one per reconcile.
-	badAnnotations sync.Map
+	metadata client.Reader
+	mem      *memory
 }
 
 // scope is what the phases of one reconcile share.
 type scope struct {
 	vu     *vpnv1alpha1.VpnUser
-	cloud  VPNUsers
+	cloud  CloudUsers
 	status *statusPatcher
 	// period is the object's sync period; 0 means no periodic observation.
 	period time.Duration
@@ -122,17 +114,17 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	vu := &vpnv1alpha1.VpnUser{}
 	if err := r.Get(ctx, req.NamespacedName, vu); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName, "")
+			r.mem.forget(req.NamespacedName, "")
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.written.behind(vu) {
+	if r.mem.written.behind(vu) {
 		logf.FromContext(ctx).V(1).Info("The cached VpnUser is older than the operator's last write to it; looking again shortly",
 			"resourceVersion", vu.ResourceVersion)
 		return ctrl.Result{RequeueAfter: staleCacheRecheck}, nil
 	}
 
-	status := newStatusPatcher(r.Client, vu, r.written.record)
+	status := newStatusPatcher(r.Client, vu, r.mem.written.record)
 	defer func() {
 		if err := status.patch(ctx, vu); err != nil {
 			result, retErr = ctrl.Result{}, errors.Join(retErr, err)
@@ -154,7 +146,7 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 }
 
 // reconcileNormal runs the phases in order; the first that has the last word ends it.
-// observe (mirror, under Observe) always has it.
+// The last phase (reportManaged, or reportObserved under Observe) always has it.
 func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
 	// A finalizer without an id: a create may have been sent whose answer never came.
 	s.createMayHaveBeenSent = s.vu.Status.ID == "" && controllerutil.ContainsFinalizer(s.vu, vpnv1alpha1.Finalizer)
@@ -164,13 +156,13 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 		r.ensureCloudUser,
 		r.syncSpec,
 		r.syncPassword,
-		r.observe,
+		r.reportManaged,
 	}
 	if isObserveOnly(s.vu) {
 		phases = []func(context.Context, *scope) *outcome{
 			r.connect,
 			r.findObservedUser,
-			r.mirror,
+			r.reportObserved,
 		}
 	}
 	for _, phase := range phases {
@@ -181,62 +173,25 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 	return ctrl.Result{}, nil
 }
 
-// reconcileDelete deletes the cloud user (or leaves it, with deletionPolicy Orphan or
-// managementPolicy Observe), then lets the VpnUser go. A failure keeps the finalizer and
-// says why in the conditions.
-//
-// The finalizer is added just before the first cloud write that can give the VpnUser a
-// cloud user (see ensureCloudUser): a VpnUser without it has none, and goes at once. One
-// with it but without a recorded id may have sent a create whose answer never came:
-// deleteCloudUser looks the user up by name.
-func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
-	vu := s.vu
-	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
+// report writes an outcome into the conditions, with a Warning event when the reason
+// changes, and returns what controller-runtime needs to know.
+func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser, o *outcome) (ctrl.Result, error) {
+	changed := setOutcome(vu, o)
+	if o.state != stateReady && changed && o.reason != vpnv1alpha1.ReasonProgressing {
+		logf.FromContext(ctx).Info("VpnUser not ready", "reason", o.reason, "message", o.message)
+		r.event(vu, corev1.EventTypeWarning, o.reason, actionReconcile, "%s", o.message)
 	}
-	switch {
-	case isObserveOnly(vu):
-		// An observed user is not this operator's to delete, whatever deletionPolicy says.
-	case vu.Spec.DeletionPolicy == vpnv1alpha1.DeletionPolicyOrphan:
-		if vu.Status.ID != "" {
-			r.event(vu, corev1.EventTypeNormal, eventOrphaned, actionDelete,
-				"Left the cloud user %q (%s) in place, as spec.deletionPolicy is Orphan", vu.CloudUserName(), vu.Status.ID)
-		}
-	default:
-		if o := r.connect(ctx, s); o != nil {
-			return r.report(ctx, vu, withDeletionHint(o))
-		}
-		if o := r.deleteCloudUser(ctx, s); o != nil {
-			return r.report(ctx, vu, withDeletionHint(o))
-		}
-	}
-	return ctrl.Result{}, r.removeFinalizer(ctx, vu)
-}
-
-// connect gets the cloud client of the VpnUser's credentials. Missing credentials cost no
-// cloud call; the credentials Secret is watched, so its arrival reconciles again.
-func (r *VpnUserReconciler) connect(ctx context.Context, s *scope) *outcome {
-	cloud, err := r.Clouds.ClientFor(ctx, s.vu)
-	if err != nil {
-		if e, ok := asCredentialsNotFound(err); ok {
-			return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonCredentialsNotFound, message: e.Message}
-		}
-		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonProgressing,
-			message: fmt.Sprintf("Could not get the cloud client: %v", err), err: fmt.Errorf("getting the cloud client: %w", err)}
-	}
-	s.cloud = cloud
-	return nil
+	return o.result, o.err
 }
 
 // reconcilePaused reports the pause and makes no cloud call, whatever the VpnUser asks for,
 // its deletion included.
 func (r *VpnUserReconciler) reconcilePaused(vu *vpnv1alpha1.VpnUser) {
-	if readyCondition(vu).Reason != vpnv1alpha1.ReasonPaused {
+	if setPaused(vu, fmt.Sprintf("Reconciliation is paused by the annotation %s: \"true\"; no cloud call is made until it is removed",
+		vpnv1alpha1.AnnotationPaused)) {
 		r.event(vu, corev1.EventTypeNormal, vpnv1alpha1.ReasonPaused, actionReconcile,
 			"Paused: no cloud call is made until the annotation %s is removed", vpnv1alpha1.AnnotationPaused)
 	}
-	setPaused(vu, fmt.Sprintf("Reconciliation is paused by the annotation %s: \"true\"; no cloud call is made until it is removed",
-		vpnv1alpha1.AnnotationPaused))
 }
 
 // recordReconcileRequest records the value of the annotation reconcile-requested-at that
@@ -251,89 +206,20 @@ func recordReconcileRequest(vu *vpnv1alpha1.VpnUser) {
 // usable value, else the operator's. A value it cannot use gets one Warning event.
 func (r *VpnUserReconciler) syncPeriodOf(vu *vpnv1alpha1.VpnUser) time.Duration {
 	value := vu.Annotations[vpnv1alpha1.AnnotationSyncPeriod]
-	period, problem := objectSyncPeriod(value, r.SyncPeriod, orDefault(r.minObjectSyncPeriod, MinObjectSyncPeriod))
-	key := types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
+	period, problem := objectSyncPeriod(value, r.SyncPeriod, cmp.Or(r.minObjectSyncPeriod, MinObjectSyncPeriod))
+	key := keyOf(vu)
 	if problem == "" {
-		r.badAnnotations.Delete(key)
+		r.mem.badAnnotations.Delete(key)
 		return period
 	}
-	if last, seen := r.badAnnotations.Swap(key, value); !seen || last != value {
+	if last, seen := r.mem.badAnnotations.Swap(key, value); !seen || last != value {
 		r.event(vu, corev1.EventTypeWarning, vpnv1alpha1.ReasonInvalidAnnotation, actionReconcile, "%s", problem)
 	}
 	return period
 }
 
-// report writes an outcome into the conditions, with a Warning event when the reason
-// changes, and returns what controller-runtime needs to know.
-func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser, o *outcome) (ctrl.Result, error) {
-	previous := readyCondition(vu)
-	switch o.state {
-	case stateReady:
-		setReady(vu, o.reason, o.message)
-		vu.Status.ObservedGeneration = vu.Generation
-	case stateWaiting:
-		setWaiting(vu, o.reason, o.message)
-	case stateStalled:
-		setStalled(vu, o.reason, o.message)
-		vu.Status.ObservedGeneration = vu.Generation
-	}
-	if o.state != stateReady && previous.Reason != o.reason && o.reason != vpnv1alpha1.ReasonProgressing {
-		logf.FromContext(ctx).Info("VpnUser not ready", "reason", o.reason, "message", o.message)
-		r.event(vu, corev1.EventTypeWarning, o.reason, actionReconcile, "%s", o.message)
-	}
-	return o.result, o.err
-}
-
-// ensureFinalizer adds the finalizer: from then on the VpnUser may have a cloud user, and
-// its deletion is the operator's to finish.
-func (r *VpnUserReconciler) ensureFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
-	if controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
-		return nil
-	}
-	base := vu.DeepCopy()
-	controllerutil.AddFinalizer(vu, vpnv1alpha1.Finalizer)
-	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("adding the finalizer: %w", err)
-	}
-	r.written.record(vu)
-	return nil
-}
-
-// dropFinalizer removes the finalizer of a VpnUser that has, as far as the cloud's answers
-// tell, no cloud user of its own.
-func (r *VpnUserReconciler) dropFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
-	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
-		return nil
-	}
-	base := vu.DeepCopy()
-	controllerutil.RemoveFinalizer(vu, vpnv1alpha1.Finalizer)
-	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer: %w", err))
-	}
-	r.written.record(vu)
-	return nil
-}
-
-// removeFinalizer lets a deleted VpnUser go, and forgets it.
-func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1.VpnUser) error {
-	if err := r.dropFinalizer(ctx, vu); err != nil {
-		return err
-	}
-	r.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}, vu.UID)
-	logf.FromContext(ctx).Info("Released the VpnUser", "deletionPolicy", vu.Spec.DeletionPolicy,
-		"managementPolicy", vu.Spec.ManagementPolicy)
-	return nil
-}
-
-// forget drops what the reconciler keeps in memory about a VpnUser that is gone.
-func (r *VpnUserReconciler) forget(key types.NamespacedName, uid types.UID) {
-	r.schedule.forget(key)
-	r.written.forget(key)
-	r.secretReads.forget(key)
-	r.badAnnotations.Delete(key)
-	if uid != "" {
-		r.passwords.forget(uid)
-	}
+func keyOf(vu *vpnv1alpha1.VpnUser) types.NamespacedName {
+	return types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
 }
 
 func isObserveOnly(vu *vpnv1alpha1.VpnUser) bool {
@@ -346,54 +232,3 @@ func isPaused(vu *vpnv1alpha1.VpnUser) bool {
 
 // annotationEnabled is the value that turns the annotations adopt and paused on.
 const annotationEnabled = "true"
-
-// SetupWithManager registers the reconciler with mgr: it watches VpnUsers (their spec,
-// annotations and deletion, not their status) and the metadata of Secrets, indexed back
-// to the VpnUsers that use them for their password or their credentials.
-func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if r.SyncPeriod <= 0 {
-		r.SyncPeriod = DefaultSyncPeriod
-	}
-	r.metadata = mgr.GetCache()
-	r.schedule = newObservationSchedules(time.Now)
-	r.written = newOwnWrites(time.Now)
-	passwords, err := newPasswordMemory()
-	if err != nil {
-		return err
-	}
-	r.passwords = passwords
-	retry := r.Retry.withDefaults()
-
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, passwordSecretField, indexPasswordSecret); err != nil {
-		return fmt.Errorf("indexing VpnUsers by password Secret: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, credentialsSecretField, indexCredentialsSecret); err != nil {
-		return fmt.Errorf("indexing VpnUsers by credentials Secret: %w", err)
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&vpnv1alpha1.VpnUser{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{},
-			predicate.AnnotationChangedPredicate{},
-			deletionStarted))).
-		WatchesMetadata(&corev1.Secret{}, r.secretHandler(),
-			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
-			RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retry.BaseDelay, retry.MaxDelay),
-				&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
-			),
-		}).
-		Named("vpnuser").
-		Complete(r)
-}
-
-// deletionStarted passes the update that sets a VpnUser's deletionTimestamp.
-var deletionStarted = predicate.Funcs{
-	CreateFunc:  func(event.CreateEvent) bool { return false },
-	DeleteFunc:  func(event.DeleteEvent) bool { return false },
-	GenericFunc: func(event.GenericEvent) bool { return false },
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
-	},
-}

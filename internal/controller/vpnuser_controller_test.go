@@ -35,10 +35,7 @@ var _ = Describe("Creating a VpnUser", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-	})
+	freshSpec(&ns, &cloud)
 
 	It("creates the cloud user once, with two writes, and fills the status from the cloud", func() {
 		op := startOperator(ns, cloud, operatorOptions{})
@@ -241,10 +238,7 @@ var _ = Describe("Following the manifest", func() {
 		ns    string
 		cloud *vpnapitest.Server
 	)
-	BeforeEach(func() {
-		ns = newNamespace()
-		cloud = newCloud()
-	})
+	freshSpec(&ns, &cloud)
 
 	It("applies a changed description and group with an update", func() {
 		startOperator(ns, cloud, operatorOptions{})

@@ -1,0 +1,98 @@
+/*
+Copyright 2026 The vpnuser-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
+)
+
+// reconcileDelete deletes the cloud user (or leaves it, with deletionPolicy Orphan or
+// managementPolicy Observe), then lets the VpnUser go. A failure keeps the finalizer and
+// says why in the conditions.
+//
+// A VpnUser without the finalizer has no cloud user (see finalizer.go), and goes at once.
+// One with it but without a recorded id may have sent a create whose answer never came:
+// deleteCloudUser looks the user up by name.
+func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	vu := s.vu
+	if !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	switch {
+	case isObserveOnly(vu):
+		// An observed user is not this operator's to delete, whatever deletionPolicy says.
+	case vu.Spec.DeletionPolicy == vpnv1alpha1.DeletionPolicyOrphan:
+		if vu.Status.ID != "" {
+			r.event(vu, corev1.EventTypeNormal, eventOrphaned, actionDelete,
+				"Left the cloud user %q (%s) in place, as spec.deletionPolicy is Orphan", vu.CloudUserName(), vu.Status.ID)
+		}
+	default:
+		for _, phase := range []func(context.Context, *scope) *outcome{r.connect, r.deleteCloudUser} {
+			if o := phase(ctx, s); o != nil {
+				return r.report(ctx, vu, withDeletionHint(o))
+			}
+		}
+	}
+	return ctrl.Result{}, r.release(ctx, vu)
+}
+
+// deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. Without
+// a recorded id, a create may have reached the cloud before its answer was lost (the
+// VpnUser has the finalizer): the user is looked up by name, so that it does not leak.
+func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outcome {
+	vu := s.vu
+	id := vu.Status.ID
+	if id == "" {
+		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+		if err != nil && !vpnapi.IsNotFound(err) {
+			return r.failure(s, opList, err)
+		}
+		if u := findUser(users, vu.CloudUserName()); u != nil && madeForThisVpnUser(u, vu) {
+			id = u.ID
+		}
+	}
+	if id == "" {
+		return nil
+	}
+	if err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id); err != nil && !vpnapi.IsNotFound(err) {
+		return r.failure(s, opDelete, err)
+	}
+	logf.FromContext(ctx).Info("Deleted the cloud user", "userID", id)
+	r.event(vu, corev1.EventTypeNormal, eventDeleted, actionDelete, "Deleted the cloud user %q (%s)", vu.CloudUserName(), id)
+	return nil
+}
+
+// withDeletionHint adds to the message of a failed deletion what keeps the VpnUser, and
+// how to let it go.
+func withDeletionHint(o *outcome) *outcome {
+	if o.reason == vpnv1alpha1.ReasonCredentialsNotFound {
+		o.message += "; the VpnUser keeps its finalizer until the cloud user is deleted, which needs these credentials: " +
+			"restore the Secret, or set spec.deletionPolicy: Orphan to let it go and leave the cloud user in place"
+		return o
+	}
+	o.message += "; the VpnUser keeps its finalizer until the cloud user is deleted: " +
+		"set spec.deletionPolicy: Orphan to let it go and leave the cloud user in place"
+	return o
+}

@@ -225,152 +225,125 @@ func cloudClients(cfg vpnapi.Config, reader client.Reader) (*controller.SecretCl
 }
 
 // fail prints one line on stderr and exits: configuration errors need no stack trace.
-func fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "error: "+format+"\n", args...)
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "error: %v\n", err)
 	os.Exit(1)
 }
 
-// nolint:gocyclo
-func main() {
-	var metricsAddr string
-	var metricsCertPath, metricsCertName, metricsCertKey string
-	var enableLeaderElection bool
-	var probeAddr string
-	var secureMetrics bool
-	var enableHTTP2 bool
-	var tlsOpts []func(*tls.Config)
-	var cloud cloudOptions
-	var leaderElectionNamespace string
-	var kubeAPIQPS float64
-	var kubeAPIBurst int
-	var pprofAddr string
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+// managerOptions are the flags of the manager: the Kubernetes side of the operator.
+type managerOptions struct {
+	metricsAddr                                      string
+	metricsCertPath, metricsCertName, metricsCertKey string
+	secureMetrics                                    bool
+	enableHTTP2                                      bool
+	probeAddr                                        string
+	pprofAddr                                        string
+	enableLeaderElection                             bool
+	leaderElectionNamespace                          string
+	kubeAPIQPS                                       float64
+	kubeAPIBurst                                     int
+}
+
+func (o *managerOptions) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
-	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.BoolVar(&o.enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"The namespace of the leader-election Lease; defaults to the pod's namespace (required outside a cluster).")
-	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "The most requests per second the operator sends to the Kubernetes API server.")
-	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "The burst of requests allowed above --kube-api-qps.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "0",
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "The most requests per second the operator sends to the Kubernetes API server.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "The burst of requests allowed above --kube-api-qps.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
 		"The address the Go profiler (net/http/pprof) binds to, e.g. 127.0.0.1:6060; 0 disables it. Do not expose it.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
-	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "",
 		"The directory that contains the metrics server certificate.")
-	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
-	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
-	cloud.bindFlags(flag.CommandLine)
-	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
+}
 
-	if err := cloud.validate(); err != nil {
-		fail("%v", err)
+// validate checks the flags; its error names the flag.
+func (o *managerOptions) validate() error {
+	if o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1 {
+		return fmt.Errorf("--kube-api-qps must be greater than 0 and --kube-api-burst at least 1, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst)
 	}
-	if kubeAPIQPS <= 0 || kubeAPIBurst < 1 {
-		fail("--kube-api-qps must be greater than 0 and --kube-api-burst at least 1, got %v and %d", kubeAPIQPS, kubeAPIBurst)
-	}
-	cloudConfig, err := cloud.cloudConfig(os.Getenv)
-	if err != nil {
-		fail("%v", err)
-	}
-	cloudConfig.Metrics = vpnapi.NewMetrics(metrics.Registry)
+	return nil
+}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	setupLog.Info("Starting the vpnuser-operator", "version", version, "region", cloudConfig.Region,
-		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod, "defaultCredentials", cloud.defaultCredentials)
-
-	// if the enable-http2 flag is false (the default), http/2 should be disabled
-	// due to its vulnerabilities. More specifically, disabling http/2 will
-	// prevent from being vulnerable to the HTTP/2 Stream Cancellation and
-	// Rapid Reset CVEs. For more information see:
-	// - https://github.com/advisories/GHSA-qppj-fm5r-hxr3
-	// - https://github.com/advisories/GHSA-4374-p667-p6c8
-	disableHTTP2 := func(c *tls.Config) {
-		setupLog.Info("Disabling HTTP/2")
-		c.NextProtos = []string{"http/1.1"}
+// metricsServer is the configuration of the metrics endpoint. HTTP/2 is off unless
+// --enable-http2 (the HTTP/2 Stream Cancellation and Rapid Reset CVEs:
+// GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8). Served securely, the endpoint
+// authenticates and authorizes its callers (the RBAC of config/rbac); without a
+// certificate, controller-runtime makes a self-signed one: fine for development, not
+// for production.
+func (o *managerOptions) metricsServer() metricsserver.Options {
+	var tlsOpts []func(*tls.Config)
+	if !o.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) {
+			setupLog.Info("Disabling HTTP/2")
+			c.NextProtos = []string{"http/1.1"}
+		})
 	}
-
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, disableHTTP2)
-	}
-
-	// Metrics endpoint is enabled in 'config/default/kustomization.yaml'. The Metrics options configure the server.
-	// More info:
-	// - https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/metrics/server
-	// - https://book.kubebuilder.io/reference/metrics.html
-	metricsServerOptions := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
+	opts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
 		TLSOpts:       tlsOpts,
 	}
-
-	if secureMetrics {
-		// FilterProvider is used to protect the metrics endpoint with authn/authz.
-		// These configurations ensure that only authorized users and service accounts
-		// can access the metrics endpoint. The RBAC are configured in 'config/rbac/kustomization.yaml'. More info:
-		// https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/metrics/filters#WithAuthenticationAndAuthorization
-		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if o.secureMetrics {
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-
-	// Without a certificate, controller-runtime generates a self-signed one for the
-	// metrics server: fine for development, not for production.
-	if len(metricsCertPath) > 0 {
+	if len(o.metricsCertPath) > 0 {
 		setupLog.Info("Initializing metrics certificate watcher using provided certificates",
-			"metricsCertPath", metricsCertPath, "metricsCertName", metricsCertName, "metricsCertKey", metricsCertKey)
-
-		metricsServerOptions.CertDir = metricsCertPath
-		metricsServerOptions.CertName = metricsCertName
-		metricsServerOptions.KeyName = metricsCertKey
+			"metricsCertPath", o.metricsCertPath, "metricsCertName", o.metricsCertName, "metricsCertKey", o.metricsCertKey)
+		opts.CertDir = o.metricsCertPath
+		opts.CertName = o.metricsCertName
+		opts.KeyName = o.metricsCertKey
 	}
+	return opts
+}
 
+// newManager makes the manager for the cluster of the kubeconfig (or the pod's).
+func (o *managerOptions) newManager() (ctrl.Manager, error) {
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
-		fail("no Kubernetes configuration: %v", err)
+		return nil, fmt.Errorf("no Kubernetes configuration: %w", err)
 	}
-	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
-	clientOptions, err := controller.ClientOptions(restConfig)
-	if err != nil {
-		fail("%v", err)
-	}
-	cacheOptions, err := controller.CacheOptions(restConfig)
-	if err != nil {
-		fail("%v", err)
-	}
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	restConfig.QPS, restConfig.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	// Secrets are read uncached, only their metadata is watched, cached objects are
+	// trimmed, and the cache and the client each have a connection of their own.
+	opts, err := controller.ManagerOptions(restConfig, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsServerOptions,
-		HealthProbeBindAddress:  probeAddr,
-		PprofBindAddress:        pprofAddr,
-		LeaderElection:          enableLeaderElection,
+		Metrics:                 o.metricsServer(),
+		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
+		LeaderElection:          o.enableLeaderElection,
 		LeaderElectionID:        "vpnuser-operator.vpn.huaweicloud.io",
-		LeaderElectionNamespace: leaderElectionNamespace,
+		LeaderElectionNamespace: o.leaderElectionNamespace,
 		// The program ends as soon as the manager stops, so the leader may step down at
 		// once and its successor need not wait for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
-		// Secrets are read uncached; only their metadata is watched. Writes go over a
-		// connection of their own.
-		Client: clientOptions,
-		// Cached objects are trimmed of managedFields and of what is never read. Lists and
-		// watches go over a connection of their own, never queued behind writes.
-		Cache: cacheOptions,
 	})
 	if err != nil {
-		setupLog.Error(err, "Failed to create the manager")
-		os.Exit(1)
+		return nil, err
 	}
+	mgr, err := ctrl.NewManager(restConfig, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	return mgr, nil
+}
 
+// setupReconcilers registers the VpnUser reconciler with mgr.
+func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions, cloudConfig vpnapi.Config) error {
 	clouds, err := cloudClients(cloudConfig, mgr.GetAPIReader())
 	if err != nil {
-		fail("%v", err)
+		return err
 	}
-	ctx := ctrl.SetupSignalHandler()
 	if err := (&controller.VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -379,17 +352,19 @@ func main() {
 		SyncPeriod:              cloud.syncPeriod,
 		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
 	}).SetupWithManager(ctx, mgr); err != nil {
-		setupLog.Error(err, "Failed to create the controller", "controller", "vpnuser")
-		os.Exit(1)
+		return fmt.Errorf("creating the controller vpnuser: %w", err)
 	}
 	// +kubebuilder:scaffold:builder
+	return nil
+}
 
+// setupChecks adds the health check and the ready check: ready once the informers have
+// synced, since before that the operator cannot act on anything, and a rollout or a
+// harness that waits for readiness should know it.
+func setupChecks(mgr ctrl.Manager) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Failed to set up the health check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the health check: %w", err)
 	}
-	// Ready once the informers have synced: before that the operator cannot act on
-	// anything, and a rollout or a harness that waits for readiness should know it.
 	cachesSynced := func(req *http.Request) error {
 		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
 		defer cancel()
@@ -399,10 +374,45 @@ func main() {
 		return nil
 	}
 	if err := mgr.AddReadyzCheck("readyz", cachesSynced); err != nil {
-		setupLog.Error(err, "Failed to set up the ready check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the ready check: %w", err)
 	}
+	return nil
+}
 
+func main() {
+	var mgrOpts managerOptions
+	var cloud cloudOptions
+	mgrOpts.bindFlags(flag.CommandLine)
+	cloud.bindFlags(flag.CommandLine)
+	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
+	logOpts := zap.Options{}
+	logOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	if err := errors.Join(cloud.validate(), mgrOpts.validate()); err != nil {
+		fail(err)
+	}
+	cloudConfig, err := cloud.cloudConfig(os.Getenv)
+	if err != nil {
+		fail(err)
+	}
+	cloudConfig.Metrics = vpnapi.NewMetrics(metrics.Registry)
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))
+	setupLog.Info("Starting the vpnuser-operator", "version", version, "region", cloudConfig.Region,
+		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod, "defaultCredentials", cloud.defaultCredentials)
+
+	mgr, err := mgrOpts.newManager()
+	if err != nil {
+		fail(err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := setupReconcilers(ctx, mgr, cloud, cloudConfig); err != nil {
+		fail(err)
+	}
+	if err := setupChecks(mgr); err != nil {
+		fail(err)
+	}
 	setupLog.Info("Starting the manager")
 	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "Failed to run the manager")

@@ -2,6 +2,6 @@
 // operations, SDK-HMAC-SHA256 request signing, typed errors, client-side rate limiting,
 // bounded retries and Prometheus metrics. It imports nothing from Kubernetes.
 //
-// The contract it speaks is ../shared/vpn-api.md; the package vpnapitest holds a fake
+// The contract it speaks is API.md, beside this file; the package vpnapitest holds a fake
 // cloud that enforces the same contract over real HTTP.
 package vpnapi

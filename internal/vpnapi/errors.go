@@ -12,7 +12,7 @@ import (
 	"unicode"
 )
 
-// Error codes of vpn-api.md that the client and the fake give a meaning to.
+// Error codes of API.md that the client and the fake give a meaning to.
 const (
 	CodeInvalidParameter = "VPN.0001"
 	CodeInternal         = "VPN.0002"
@@ -186,7 +186,7 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// errorBody reads the three error shapes of vpn-api.md at once.
+// errorBody reads the three error shapes of API.md at once.
 type errorBody struct {
 	ErrorCode string          `json:"error_code"`
 	ErrorMsg  string          `json:"error_msg"`

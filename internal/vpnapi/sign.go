@@ -44,7 +44,7 @@ type Authorization struct {
 	Signature     string
 }
 
-// CanonicalRequest builds the canonical request of r as vpn-api.md describes it, signing
+// CanonicalRequest builds the canonical request of r as API.md describes it, signing
 // the headers named in signedHeaders (any case; "host" is taken from r.Host or r.URL.Host).
 // body is the request body byte for byte (nil for none). It works on both an outgoing
 // request and one a server received.

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The test vector of vpn-api.md, from Huawei's signing guide.
+// The test vector of API.md, from Huawei's signing guide.
 const (
 	vectorAK        = "QTWAOYTTINDUT2QVKYUC"
 	vectorSK        = "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"

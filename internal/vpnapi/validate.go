@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The limits of vpn-api.md. They are the one source of these rules: the fake cloud
+// The limits of API.md. They are the one source of these rules: the fake cloud
 // enforces them and the controller checks a spec against them before calling the cloud.
 const (
 	MinUserNameLength    = 4

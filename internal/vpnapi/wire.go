@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The JSON bodies of vpn-api.md, as the client sends and reads them.
+// The JSON bodies of API.md, as the client sends and reads them.
 
 type createUserBody struct {
 	User createUserFields `json:"user"`

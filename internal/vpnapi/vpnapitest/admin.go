@@ -34,17 +34,12 @@ const AdminHelp = `Admin API (JSON, not signed; project and server default to th
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 64 << 10
 
-// adminUser is a user in the admin API: no password.
+// adminUser is a user in the admin API: its project and server, the VpnUser object
+// (flattened), and what the fake knows of it, but no password.
 type adminUser struct {
-	ProjectID       string `json:"project"`
-	ServerID        string `json:"server"`
-	ID              string `json:"id"`
-	Name            string `json:"name"`
-	Description     string `json:"description"`
-	UserGroupID     string `json:"user_group_id"`
-	UserGroupName   string `json:"user_group_name"`
-	CreatedAt       string `json:"created_at"`
-	UpdatedAt       string `json:"updated_at"`
+	ProjectID string `json:"project"`
+	ServerID  string `json:"server"`
+	userJSON
 	ClientToken     string `json:"client_token,omitempty"`
 	PasswordHistory int    `json:"password_history"`
 }
@@ -124,11 +119,8 @@ func (s *Server) adminUsers(projectID, serverID string) []adminUser {
 			}
 			srv := p.servers[sid]
 			for _, u := range srv.users {
-				v := srv.view(u)
 				out = append(out, adminUser{
-					ProjectID: p.id, ServerID: sid, ID: v.ID, Name: v.Name, Description: v.Description,
-					UserGroupID: v.UserGroupID, UserGroupName: v.UserGroupName,
-					CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+					ProjectID: p.id, ServerID: sid, userJSON: srv.view(u),
 					ClientToken: u.clientToken, PasswordHistory: u.passwords,
 				})
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
 )
 
-// The conformance table: every rule of vpn-api.md, tried through the real client against
+// The conformance table: every rule of API.md, tried through the real client against
 // the fake, so that the two cannot drift apart.
 
 const (

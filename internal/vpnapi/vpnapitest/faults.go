@@ -28,7 +28,7 @@ type Fault struct {
 	// Times is how many matching calls it applies to; 0 means one.
 	Times int `json:"times,omitempty"`
 	// Status and Code make the call answer this error instead of being performed. Code
-	// defaults to the code of vpn-api.md for the status; Message to "injected fault".
+	// defaults to the code of API.md for the status; Message to "injected fault".
 	Status  int    `json:"status,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -172,7 +172,7 @@ func faultResult(f Fault) result {
 	return res
 }
 
-// defaultCode is the code vpn-api.md gives a status.
+// defaultCode is the code API.md gives a status.
 func defaultCode(status int) string {
 	switch {
 	case status == http.StatusUnauthorized:

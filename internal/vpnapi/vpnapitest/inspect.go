@@ -53,17 +53,9 @@ func (s *Server) Users(projectID, serverID string) []StoredUser {
 
 // User returns one user of a server.
 func (s *Server) User(projectID, serverID, userID string) (StoredUser, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	srv := s.lookupServer(projectID, serverID)
-	if srv == nil {
-		return StoredUser{}, false
-	}
-	u := srv.byID[strings.ToLower(userID)]
-	if u == nil {
-		return StoredUser{}, false
-	}
-	return u.stored(), true
+	var out StoredUser
+	found := s.withUser(projectID, serverID, userID, func(_ *vpnServer, u *storedUser) { out = u.stored() })
+	return out, found
 }
 
 func (u *storedUser) stored() StoredUser {
@@ -77,6 +69,22 @@ func (s *Server) lookupServer(projectID, serverID string) *vpnServer {
 		return nil
 	}
 	return p.servers[strings.ToLower(serverID)]
+}
+
+// withUser runs f on a user of a server with s.mu held; false if there is no such user.
+func (s *Server) withUser(projectID, serverID, userID string, f func(*vpnServer, *storedUser)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	srv := s.lookupServer(projectID, serverID)
+	if srv == nil {
+		return false
+	}
+	u := srv.byID[strings.ToLower(userID)]
+	if u == nil {
+		return false
+	}
+	f(srv, u)
+	return true
 }
 
 // Calls returns the API calls seen, oldest first (the admin API's calls are not logged).
@@ -124,36 +132,16 @@ func (s *Server) Stats() map[string]map[int]int {
 // DeleteUserOutOfBand deletes a user as someone in the console would; false if there
 // is no such user.
 func (s *Server) DeleteUserOutOfBand(projectID, serverID, userID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	srv := s.lookupServer(projectID, serverID)
-	if srv == nil {
-		return false
-	}
-	u := srv.byID[strings.ToLower(userID)]
-	if u == nil {
-		return false
-	}
-	srv.remove(u)
-	return true
+	return s.withUser(projectID, serverID, userID, func(srv *vpnServer, u *storedUser) { srv.remove(u) })
 }
 
 // UpdateUserOutOfBand changes a user's description and/or group (nil: unchanged) as
 // someone in the console would, without checking the rules; false if there is no such
 // user.
 func (s *Server) UpdateUserOutOfBand(projectID, serverID, userID string, description, groupID *string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	srv := s.lookupServer(projectID, serverID)
-	if srv == nil {
-		return false
-	}
-	u := srv.byID[strings.ToLower(userID)]
-	if u == nil {
-		return false
-	}
-	s.modify(srv, u, description, groupID)
-	return true
+	return s.withUser(projectID, serverID, userID, func(srv *vpnServer, u *storedUser) {
+		s.modify(srv, u, description, groupID)
+	})
 }
 
 // CreateUserOutOfBand creates a user as someone in the console would, under the rules
@@ -178,18 +166,7 @@ func (s *Server) CreateUserOutOfBand(projectID, serverID, name, password string)
 // SetPasswordOutOfBand resets a user's password as someone in the console would,
 // without checking the rules; false if there is no such user.
 func (s *Server) SetPasswordOutOfBand(projectID, serverID, userID, password string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	srv := s.lookupServer(projectID, serverID)
-	if srv == nil {
-		return false
-	}
-	u := srv.byID[strings.ToLower(userID)]
-	if u == nil {
-		return false
-	}
-	s.setPassword(u, password)
-	return true
+	return s.withUser(projectID, serverID, userID, func(_ *vpnServer, u *storedUser) { s.setPassword(u, password) })
 }
 
 // SetCredentials rotates a project's key pair (and security token, "" for none): the

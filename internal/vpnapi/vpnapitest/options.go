@@ -118,25 +118,33 @@ func (o Options) Validate() error {
 }
 
 func validateServers(p Project) error {
-	servers := map[string]bool{}
+	checkServer := uuidChecker("project "+p.ID, "server")
 	for _, s := range p.Servers {
-		if err := vpnapi.ValidateUUID(s.ID); err != nil {
-			return fmt.Errorf("project %s: server: %w", p.ID, err)
+		if err := checkServer(s.ID); err != nil {
+			return err
 		}
-		if servers[s.ID] {
-			return fmt.Errorf("project %s: server %s appears twice", p.ID, s.ID)
-		}
-		servers[s.ID] = true
-		groups := map[string]bool{}
+		checkGroup := uuidChecker("server "+s.ID, "group")
 		for _, g := range s.Groups {
-			if err := vpnapi.ValidateUUID(g.ID); err != nil {
-				return fmt.Errorf("server %s: group: %w", s.ID, err)
+			if err := checkGroup(g.ID); err != nil {
+				return err
 			}
-			if groups[g.ID] {
-				return fmt.Errorf("server %s: group %s appears twice", s.ID, g.ID)
-			}
-			groups[g.ID] = true
 		}
 	}
 	return nil
+}
+
+// uuidChecker gives a check that refuses an id that is not a UUID or that it has seen
+// before; owner and what name the id in the errors, e.g. "project x" and "server".
+func uuidChecker(owner, what string) func(id string) error {
+	seen := map[string]bool{}
+	return func(id string) error {
+		if err := vpnapi.ValidateUUID(id); err != nil {
+			return fmt.Errorf("%s: %s: %w", owner, what, err)
+		}
+		if seen[id] {
+			return fmt.Errorf("%s: %s %s appears twice", owner, what, id)
+		}
+		seen[id] = true
+		return nil
+	}
 }

@@ -154,22 +154,24 @@ func parseRoute(r *http.Request) (route, *result) {
 	return rt, nil
 }
 
+// opKey picks an operation: the number of segments of the path and the method.
+type opKey struct {
+	segments int
+	method   string
+}
+
+var operations = map[opKey]string{
+	{6, http.MethodPost}:   vpnapi.OpCreate,
+	{6, http.MethodGet}:    vpnapi.OpList,
+	{7, http.MethodGet}:    vpnapi.OpShow,
+	{7, http.MethodPut}:    vpnapi.OpUpdate,
+	{7, http.MethodDelete}: vpnapi.OpDelete,
+	{8, http.MethodPost}:   vpnapi.OpResetPassword,
+}
+
+// operation gives the operation of a method on a path of so many segments, "" if none.
 func operation(method string, segments int) string {
-	switch {
-	case segments == 6 && method == http.MethodPost:
-		return vpnapi.OpCreate
-	case segments == 6 && method == http.MethodGet:
-		return vpnapi.OpList
-	case segments == 7 && method == http.MethodGet:
-		return vpnapi.OpShow
-	case segments == 7 && method == http.MethodPut:
-		return vpnapi.OpUpdate
-	case segments == 7 && method == http.MethodDelete:
-		return vpnapi.OpDelete
-	case segments == 8 && method == http.MethodPost:
-		return vpnapi.OpResetPassword
-	}
-	return ""
+	return operations[opKey{segments, method}]
 }
 
 // readRequestBody reads the whole body; a truncated or oversized one is refused.

@@ -1,10 +1,10 @@
 // Package vpnapitest is a fake of Huawei Cloud's P2C VPN user API that enforces the
-// contract of vpn-api.md over real HTTP: signatures, every rule of names, passwords,
+// contract of vpnapi's API.md over real HTTP: signatures, every rule of names, passwords,
 // descriptions and groups, idempotent creates, pagination and the error shapes. Tests
 // start it like an httptest server, inspect what it holds and which calls it saw, change
 // users behind the client's back and inject faults. hack/fakecloud serves it as a binary.
 //
-// Where vpn-api.md is silent, the fake chooses, and tests may rely on these choices:
+// Where API.md is silent, the fake chooses, and tests may rely on these choices:
 //   - list: limit defaults to 100 and must be 1 to 500; next_marker is set only when more
 //     users follow; creation times are strictly increasing, so markers are exact;
 //   - writes on a server whose authentication is not LOCAL_PASSWORD answer 400 VPN.0001,
@@ -21,6 +21,7 @@ package vpnapitest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -47,8 +48,10 @@ type Server struct {
 	hs   *httptest.Server
 	now  func() time.Time
 	logf func(format string, args ...any)
-	done chan struct{}
-	stop sync.Once
+
+	// closed is done once Close is called.
+	closed context.Context
+	stop   context.CancelFunc
 
 	admin *http.ServeMux
 
@@ -117,7 +120,6 @@ func NewHandler(opts Options) *Server {
 	s := &Server{
 		now:         opts.Now,
 		logf:        opts.Logf,
-		done:        make(chan struct{}),
 		projects:    map[string]*project{},
 		byAccessKey: map[string]*project{},
 		stats:       map[string]map[int]int{},
@@ -125,6 +127,7 @@ func NewHandler(opts Options) *Server {
 		rng:         rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		requestBase: uint64(time.Now().UnixNano()),
 	}
+	s.closed, s.stop = context.WithCancel(context.Background())
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -170,7 +173,7 @@ func orDefault(v, def string) string {
 
 // Close stops a server made by NewServer and wakes every delayed answer.
 func (s *Server) Close() {
-	s.stop.Do(func() { close(s.done) })
+	s.stop()
 	if s.hs != nil {
 		s.hs.Close()
 	}
@@ -303,27 +306,25 @@ func (s *Server) perform(x *exchange) result {
 }
 
 func (p *project) server(id string) (*vpnServer, *result) {
-	if err := vpnapi.ValidateUUID(id); err != nil {
-		return nil, invalid("vpn_server_id %s is not a UUID", quoteID(id))
-	}
-	srv := p.servers[strings.ToLower(id)]
-	if srv == nil {
-		res := notFound("vpn server %s not found", id)
-		return nil, &res
-	}
-	return srv, nil
+	return lookupPath(p.servers, "vpn_server_id", "vpn server", id)
 }
 
 func (v *vpnServer) user(id string) (*storedUser, *result) {
+	return lookupPath(v.byID, "user_id", "user", id)
+}
+
+// lookupPath finds the thing a UUID of the path names in byID (keyed by lower-case id);
+// param is the path parameter and what the thing, as the error messages name them.
+func lookupPath[T any](byID map[string]*T, param, what, id string) (*T, *result) {
 	if err := vpnapi.ValidateUUID(id); err != nil {
-		return nil, invalid("user_id %s is not a UUID", quoteID(id))
+		return nil, invalid("%s %s is not a UUID", param, quoteID(id))
 	}
-	u := v.byID[strings.ToLower(id)]
-	if u == nil {
-		res := notFound("user %s not found", id)
+	v := byID[strings.ToLower(id)]
+	if v == nil {
+		res := notFound("%s %s not found", what, id)
 		return nil, &res
 	}
-	return u, nil
+	return v, nil
 }
 
 // writable refuses writes on a server that cannot have local users now.
@@ -347,21 +348,19 @@ func (s *Server) currentLatency() time.Duration {
 	return s.latency
 }
 
+// errPaused ends a pause that ran its full length.
+var errPaused = errors.New("paused")
+
 // pause waits d; false when the client left or the server closed first.
 func (s *Server) pause(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errPaused)
+	defer cancel()
+	defer context.AfterFunc(s.closed, cancel)()
+	<-ctx.Done()
+	return errors.Is(context.Cause(ctx), errPaused)
 }
 
 func (s *Server) allow() bool {

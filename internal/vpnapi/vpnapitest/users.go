@@ -22,7 +22,7 @@ const (
 	maxListLimit     = 500
 )
 
-// The request bodies of vpn-api.md, as the fake reads them: every field a pointer, so
+// The request bodies of API.md, as the fake reads them: every field a pointer, so
 // that absent and null can be told from empty.
 type createBody struct {
 	User *struct {
@@ -41,23 +41,19 @@ type resetBody struct {
 	NewPassword *string `json:"new_password"`
 }
 
-// userJSON is the VpnUser object of vpn-api.md.
+// userJSON is the VpnUser object of API.md: the fields of vpnapi.User, with the
+// timestamps written as the API writes them (in encoding/json the shallower CreatedAt
+// and UpdatedAt hide those of the embedded User).
 type userJSON struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Description   string `json:"description"`
-	UserGroupID   string `json:"user_group_id"`
-	UserGroupName string `json:"user_group_name"`
-	CreatedAt     string `json:"created_at"`
-	UpdatedAt     string `json:"updated_at"`
+	vpnapi.User
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func (v *vpnServer) view(u *storedUser) userJSON {
-	return userJSON{
-		ID: u.ID, Name: u.Name, Description: u.Description,
-		UserGroupID: u.UserGroupID, UserGroupName: v.groups[strings.ToLower(u.UserGroupID)].Name,
-		CreatedAt: formatTime(u.CreatedAt), UpdatedAt: formatTime(u.UpdatedAt),
-	}
+	j := userJSON{User: u.User, CreatedAt: formatTime(u.CreatedAt), UpdatedAt: formatTime(u.UpdatedAt)}
+	j.UserGroupName = v.groups[strings.ToLower(u.UserGroupID)].Name
+	return j
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(vpnapi.TimestampFormat) }
@@ -106,7 +102,7 @@ func (s *Server) create(p *project, srv *vpnServer, token string, body []byte) r
 	return ok(http.StatusCreated, map[string]any{keyUser: map[string]any{"id": u.ID}})
 }
 
-// validate applies the rules of vpn-api.md to a create.
+// validate applies the rules of API.md to a create.
 func (v *vpnServer) validate(nu newUser) *result {
 	if err := vpnapi.ValidateUserName(nu.name); err != nil {
 		return invalid("%s", err.Error())

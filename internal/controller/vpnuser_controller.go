@@ -63,6 +63,10 @@ type VpnUserReconciler struct {
 	MaxConcurrentReconciles int
 	// Retry sets the waits after failures; zero fields take DefaultRetryPolicy's.
 	Retry RetryPolicy
+	// AdoptionNamespaces are the namespaces whose VpnUsers may adopt an existing cloud
+	// user (the annotation adopt) or take over an observed one (Observe switched to
+	// Manage); nil allows every namespace.
+	AdoptionNamespaces []string
 
 	// minObjectSyncPeriod is the shortest period the annotation sync-period may set;
 	// 0 means MinObjectSyncPeriod (tests lower it).
@@ -102,8 +106,9 @@ func (s *scope) credentialsSecret() string {
 	return ""
 }
 
-// +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers/status,verbs=get;update;patch
+// The operator writes VpnUsers only with patches (the finalizer, the status).
+// +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers/status,verbs=get;patch
 // +kubebuilder:rbac:groups=vpn.huaweicloud.io,resources=vpnusers/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

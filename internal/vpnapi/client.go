@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -51,7 +54,8 @@ type Config struct {
 	// Region is the cloud region, e.g. ap-southeast-1; it names the default endpoint.
 	Region string
 	// Endpoint overrides "https://vpn."+Region+".myhuaweicloud.com"; http:// is allowed
-	// (a local fake). It may carry a path prefix.
+	// (a local fake). It may carry a path prefix. CheckEndpoint tells whether one given by
+	// a user keeps passwords and tokens off the wire in clear.
 	Endpoint string
 	// Credentials sign every attempt; they are asked for before each one.
 	Credentials CredentialsProvider
@@ -97,6 +101,9 @@ type Client struct {
 	userAgent  string
 	metrics    *Metrics
 	now        func() time.Time
+	// stdTransport tells that requests go through a net/http Transport, which reports
+	// every connection it gives a request to (httptrace.ClientTrace.GotConn).
+	stdTransport bool
 }
 
 // New checks cfg and makes a Client.
@@ -150,6 +157,11 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	rt := c.http.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	_, c.stdTransport = rt.(*http.Transport)
 	return c, nil
 }
 
@@ -167,28 +179,30 @@ func endpointURL(region, endpoint string) (*url.URL, error) {
 		if region == "" {
 			return nil, errors.New("vpn api: config: neither a region nor an endpoint")
 		}
+		isRegionChar := func(c byte) bool { return isLetterOrDigit(c) || c == '-' }
 		for i := 0; i < len(region); i++ {
-			if c := region[i]; !isLetterOrDigit(c) && c != '-' {
-				return nil, fmt.Errorf("vpn api: config: region %q may contain only letters, digits and '-'", region)
+			if !isRegionChar(region[i]) {
+				return nil, fmt.Errorf("vpn api: config: region may contain only letters, digits and '-': %s",
+					describeValue(region, isRegionChar, "letters, digits or '-'"))
 			}
 		}
 		endpoint = "https://vpn." + region + ".myhuaweicloud.com"
 	}
+	// The messages below never quote the endpoint: what was given may hold user info, or
+	// be a key set in the wrong variable.
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		if strings.Contains(endpoint, "@") {
-			endpoint = "(with user info, not shown)"
-		}
-		return nil, fmt.Errorf("vpn api: config: endpoint %q is not a URL such as https://vpn.example.com", endpoint)
+		return nil, fmt.Errorf("vpn api: config: endpoint is not a URL such as https://vpn.example.com (%s)",
+			describeValue(endpoint, func(byte) bool { return true }, ""))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("vpn api: config: endpoint %q must start with https:// or http://", endpoint)
+		return nil, errors.New("vpn api: config: endpoint must start with https:// or http://, as https://vpn.example.com does")
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("vpn api: config: endpoint %q has no host", endpoint)
+		return nil, errors.New("vpn api: config: endpoint has no host, as in https://vpn.example.com")
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("vpn api: config: endpoint %q must not carry user info, a query or a fragment", u.Redacted())
+		return nil, errors.New("vpn api: config: endpoint must not carry user info, a query or a fragment")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -279,8 +293,10 @@ func (c *Client) UpdateUser(ctx context.Context, serverID, userID string, req Up
 	if err == nil || !errors.Is(err, errNoUser) {
 		return u, err
 	}
-	// The update answered without echoing the user: read it.
-	return c.GetUser(ctx, serverID, userID)
+	// The update answered without echoing the user: read it. The update was performed,
+	// whatever the read gives.
+	u, err = c.GetUser(ctx, serverID, userID)
+	return u, ans.applied.mark(err)
 }
 
 // DeleteUser deletes a user. A user that does not exist gives an error for which
@@ -326,6 +342,9 @@ type answer struct {
 	op     string
 	status int
 	body   []byte
+	// applied holds the attempts the cloud may have performed, this one included, for
+	// the error of an answer that cannot be read.
+	applied ambiguity
 }
 
 var errNoUser = errors.New("no user in answer")
@@ -352,34 +371,40 @@ func (a *answer) user() (*User, error) {
 // malformed reports a 2xx answer the client cannot read; the body is described, never
 // copied (encoding/json errors quote at most one character of it).
 func (a *answer) malformed(err error) error {
-	return &TransportError{Operation: a.op, Err: fmt.Errorf("malformed %d answer of %d bytes: %w", a.status, len(a.body), err)}
+	return a.applied.mark(&TransportError{Operation: a.op,
+		Err: fmt.Errorf("malformed %d answer of %d bytes: %w", a.status, len(a.body), err)})
 }
 
-// do sends r, retrying it when allowed, with a jittered exponential back-off.
+// do sends r, retrying it when allowed, with a jittered exponential back-off. An error
+// of a call one of whose attempts the cloud may have performed is marked so (see
+// MayHaveBeenApplied), whatever the last attempt got.
 func (c *Client) do(ctx context.Context, r request) (*answer, error) {
 	if err := r.checkIDs(); err != nil {
 		return nil, err
 	}
+	var applied ambiguity
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.metrics.retried(r.op)
 		}
-		ans, err := c.attempt(ctx, r)
+		ans, sent, err := c.attempt(ctx, r)
+		applied.add(sent)
 		if err == nil {
+			ans.applied = applied
 			return ans, nil
 		}
 		if attempt > 0 && r.goneOnRetryIsDone && IsNotFound(err) {
-			return &answer{op: r.op, status: http.StatusNotFound}, nil
+			return &answer{op: r.op, status: http.StatusNotFound, applied: applied}, nil
 		}
 		if !r.retry || attempt >= c.maxRetries || !IsRetryable(err) || ctx.Err() != nil {
-			return nil, err
+			return nil, applied.mark(err)
 		}
 		delay, ok := c.backoff(attempt, err)
 		if !ok || !fitsDeadline(ctx, delay) {
-			return nil, err
+			return nil, applied.mark(err)
 		}
 		if !sleep(ctx, delay) {
-			return nil, err
+			return nil, applied.mark(err)
 		}
 	}
 }
@@ -443,38 +468,114 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// attempt sends r once: credentials, rate limiter, a fresh signature, a bounded wait.
-func (c *Client) attempt(ctx context.Context, r request) (*answer, error) {
+// sending tells whether the cloud may have performed one attempt, and when it was sent.
+type sending struct {
+	// maybe is true when the request was sent and not refused with a 4xx: answered 2xx,
+	// 5xx or anything else, or not answered (or not completely).
+	maybe bool
+	// at is the time the request was given to a connection: just before it was written.
+	at time.Time
+}
+
+// attempt sends r once: credentials, rate limiter, a fresh signature, a bounded wait. It
+// tells whether the cloud may have performed it; an attempt that fails before the
+// request is sent (credentials, rate limiter, building or signing it) was not.
+func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, error) {
 	creds, err := c.credentials(ctx, r.op)
 	if err != nil {
-		return nil, err
+		return nil, sending{}, err
 	}
 	if err := c.wait(ctx, r.op); err != nil {
-		return nil, err
+		return nil, sending{}, err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := c.newRequest(actx, creds, r)
+	tr := &connTrace{now: c.now}
+	req, err := c.newRequest(httptrace.WithClientTrace(actx, tr.clientTrace()), creds, r)
 	if err != nil {
-		return nil, err
+		return nil, sending{}, err
 	}
 	start := time.Now()
+	tr.start()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.metrics.observe(r.op, 0, time.Since(start))
-		return nil, &TransportError{Operation: r.op, Err: err}
+		return nil, sending{maybe: !c.neverSent(tr, err), at: tr.sentAt()}, &TransportError{Operation: r.op, Err: err}
 	}
+	sent := sending{maybe: resp.StatusCode < 400 || resp.StatusCode >= 500, at: tr.sentAt()}
 	body, readErr := readBody(resp)
 	c.metrics.observe(r.op, resp.StatusCode, time.Since(start))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if readErr != nil {
-			return nil, &TransportError{Operation: r.op, Err: fmt.Errorf("read %d answer: %w", resp.StatusCode, readErr)}
+			return nil, sent, &TransportError{Operation: r.op, Err: fmt.Errorf("read %d answer: %w", resp.StatusCode, readErr)}
 		}
-		return &answer{op: r.op, status: resp.StatusCode, body: body}, nil
+		return &answer{op: r.op, status: resp.StatusCode, body: body}, sent, nil
 	}
 	apiErr := ParseError(r.op, resp.StatusCode, resp.Header, body, c.now())
 	apiErr.Message = scrub(apiErr.Message, r.secrets, creds.SecretKey, creds.SecurityToken)
-	return nil, apiErr
+	return nil, sent, apiErr
+}
+
+// neverSent reports whether a request whose Do failed with err provably never left the
+// client: it failed to dial (a refused connection, an unknown host, a dial timeout) and
+// never got a connection. Only a net/http Transport is known to report every connection
+// it gives a request to, including those of its own silent retries; with any other
+// RoundTripper (Config.HTTPClient), a dial error may follow an attempt that was written,
+// so every failure counts as maybe performed. So does any other failure (a proxy or TLS
+// error, a timeout, a reset or closed connection): the request may have been written.
+func (c *Client) neverSent(tr *connTrace, err error) bool {
+	if !c.stdTransport || tr.gotConn() {
+		return false
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// connTrace follows the connections net/http gives one request.
+type connTrace struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	started time.Time
+	conn    time.Time // the first connection obtained, zero if none
+	got     bool
+}
+
+func (t *connTrace) clientTrace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		at := t.now()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if !t.got {
+			t.got, t.conn = true, at
+		}
+	}}
+}
+
+// start records the time the request is handed to the HTTP client.
+func (t *connTrace) start() {
+	at := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.started = at
+}
+
+func (t *connTrace) gotConn() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.got
+}
+
+// sentAt is the time the request was first given a connection, just before it was
+// written, or, with a transport that does not report connections, the time it was handed
+// to the HTTP client.
+func (t *connTrace) sentAt() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.got {
+		return t.conn
+	}
+	return t.started
 }
 
 func (c *Client) credentials(ctx context.Context, op string) (Credentials, error) {

@@ -27,6 +27,14 @@ const fileCredentialsRefresh = 2 * time.Second
 // maxCredentialFileSize bounds what is read from a credentials file.
 const maxCredentialFileSize = 16 << 10
 
+// secretDataLink is the symbolic link through which the kubelet publishes the files of a
+// mounted Secret: it points to a timestamped directory holding one version of all of
+// them, and an update swaps it atomically to a new directory.
+const secretDataLink = "..data"
+
+// maxCredentialReads bounds the reads of one load while the Secret keeps changing.
+const maxCredentialReads = 5
+
 // Credentials are an access key pair of a project, with a security token when the pair is
 // temporary. Printing them shows the access key and project, never the secrets.
 type Credentials struct {
@@ -95,14 +103,17 @@ func EnvCredentials(getenv func(string) string) (Credentials, error) {
 // NewFileCredentials reads the credentials from the files HUAWEICLOUD_SDK_AK,
 // HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_PROJECT_ID and the optional
 // HUAWEICLOUD_SDK_SECURITY_TOKEN in dir, a mounted Secret. It reads them again at most
-// every two seconds, so rotated keys are used without a restart.
+// every two seconds, so rotated keys are used without a restart. When dir is a Secret
+// volume (it has the kubelet's "..data" link), all four are read from one version of the
+// Secret: never an old access key with a new secret key.
 func NewFileCredentials(dir string) CredentialsProvider {
-	return &fileCredentials{dir: dir, now: time.Now}
+	return &fileCredentials{dir: dir, now: time.Now, readFile: readCredentialFile}
 }
 
 type fileCredentials struct {
-	dir string
-	now func() time.Time
+	dir      string
+	now      func() time.Time
+	readFile func(path string) (string, error)
 
 	mu     sync.Mutex
 	read   time.Time
@@ -127,10 +138,43 @@ func (f *fileCredentials) Credentials(context.Context) (Credentials, error) {
 	return c, nil
 }
 
+// load reads the credentials. In a Secret volume, it reads them from the directory the
+// "..data" link points to, and reads them again if the link has moved meanwhile (the
+// kubelet may have removed the old directory half-way through the read).
 func (f *fileCredentials) load() (Credentials, error) {
+	link := filepath.Join(f.dir, secretDataLink)
+	for range maxCredentialReads {
+		fi, err := os.Lstat(link)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Mode()&fs.ModeSymlink == 0) {
+			// A plain directory (or a "..data" that is no link): its files as they are.
+			return f.loadFrom(f.dir)
+		}
+		var target string
+		if err == nil {
+			target, err = os.Readlink(link)
+		}
+		if err != nil {
+			return Credentials{}, &CredentialsError{Reason: "read the link " + secretDataLink + " in " + f.dir + ": " + errorKind(err)}
+		}
+		dir := target
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(f.dir, dir)
+		}
+		c, err := f.loadFrom(dir)
+		if again, lerr := os.Readlink(link); lerr == nil && again == target {
+			return c, err
+		}
+		// The Secret was updated while it was read: what was read may mix two versions.
+	}
+	return Credentials{}, &CredentialsError{Reason: "the files in " + f.dir + " kept changing while they were read"}
+}
+
+// loadFrom reads the credential files in dir; its errors name f.dir, the directory
+// configured.
+func (f *fileCredentials) loadFrom(dir string) (Credentials, error) {
 	var missing []string
 	get := func(name string, required bool) (string, error) {
-		v, err := readCredentialFile(filepath.Join(f.dir, name))
+		v, err := f.readFile(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) || (err == nil && v == "") {
 			if required {
 				missing = append(missing, name)

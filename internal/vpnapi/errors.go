@@ -282,3 +282,76 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// MayHaveBeenApplied reports whether the cloud may have performed the call of a Client
+// method that returned err: at least one of its attempts was sent and got no definitive
+// answer (a timeout, a reset connection, an answer lost, truncated or unreadable), or got
+// a 5xx, even when a later attempt was refused with a 4xx. After a create that timed out
+// and whose retry was refused with 400, the user may exist.
+//
+// It is false for nil, for an error of which every attempt was refused with a 4xx or never
+// sent (the client's rate limiter refusing, credentials missing, a request that could not
+// be built or signed, a connection that could not be dialled), and for an error that does
+// not come from a Client.
+func MayHaveBeenApplied(err error) bool {
+	var a *ambiguousError
+	return errors.As(err, &a)
+}
+
+// AmbiguousAttempts gives, for an error for which MayHaveBeenApplied is true, the times at
+// which the first and the last of the attempts the cloud may have performed were sent (taken
+// by Config.Now just before the request was written to a connection). ok is false when
+// MayHaveBeenApplied is false.
+func AmbiguousAttempts(err error) (first, last time.Time, ok bool) {
+	var a *ambiguousError
+	if !errors.As(err, &a) {
+		return time.Time{}, time.Time{}, false
+	}
+	return a.first, a.last, true
+}
+
+// ambiguousError marks the final error of a call one of whose attempts the cloud may have
+// performed. It adds nothing to the text and unwraps to the final error, so that every
+// predicate (IsNotFound, IsInvalid, RetryAfter, ...) reads the final error as before.
+type ambiguousError struct {
+	err         error
+	first, last time.Time
+}
+
+// Error implements error: the final error's text, unchanged.
+func (e *ambiguousError) Error() string { return e.err.Error() }
+
+// Unwrap returns the final error.
+func (e *ambiguousError) Unwrap() error { return e.err }
+
+// ambiguity collects, over the attempts of a call, those the cloud may have performed.
+type ambiguity struct {
+	maybe       bool
+	first, last time.Time
+}
+
+// add records an attempt: s.maybe tells whether the cloud may have performed it.
+func (a *ambiguity) add(s sending) {
+	if !s.maybe {
+		return
+	}
+	if !a.maybe || s.at.Before(a.first) {
+		a.first = s.at
+	}
+	if !a.maybe || s.at.After(a.last) {
+		a.last = s.at
+	}
+	a.maybe = true
+}
+
+// mark returns err marked with the window of a, or err itself when no attempt may have
+// been performed. A mark already on err is replaced.
+func (a ambiguity) mark(err error) error {
+	if !a.maybe || err == nil {
+		return err
+	}
+	if prev, ok := err.(*ambiguousError); ok {
+		err = prev.err
+	}
+	return &ambiguousError{err: err, first: a.first, last: a.last}
+}

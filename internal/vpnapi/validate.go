@@ -72,8 +72,9 @@ func ValidateUserName(name string) error {
 		}
 	}
 	if IsReservedUserName(name) {
-		return fieldError("name", "%q is reserved (names starting with L3SW_ and link, Cascade, SecureNAT, "+
-			"localbridge, administrator in any letter case)", name)
+		// Not quoted: only the reserved words are known not to be something else pasted here.
+		return fieldError("name", "is reserved (names starting with L3SW_ and link, Cascade, SecureNAT, "+
+			"localbridge, administrator in any letter case)")
 	}
 	return nil
 }
@@ -128,20 +129,73 @@ func ValidateDescription(d string) error {
 }
 
 // ValidateUUID checks that s is a UUID in its 36-character textual form
-// (8-4-4-4-12 hexadecimal digits).
+// (8-4-4-4-12 hexadecimal digits). The error describes s, never quotes it.
 func ValidateUUID(s string) error {
 	if !isUUID(s) {
-		return fieldError("id", "%q is not a UUID (8-4-4-4-12 hexadecimal digits)", truncate(s, 64))
+		allowed := func(c byte) bool { return isHexDigit(c) || c == '-' }
+		what := describeValue(s, allowed, "hexadecimal digits or '-'")
+		if len(s) == 36 && strings.IndexFunc(s, func(r rune) bool { return r > 0x7f || !allowed(byte(r)) }) < 0 {
+			what += ", with '-' elsewhere than at positions 9, 14, 19 and 24 only"
+		}
+		return fieldError("id", "is not a UUID (8-4-4-4-12 hexadecimal digits): %s", what)
 	}
 	return nil
 }
 
-// ValidateProjectID checks that s is a project id: 32 hexadecimal digits.
+// ValidateProjectID checks that s is a project id: 32 hexadecimal digits. The error
+// gives the length of s and the classes of its wrong characters, never s or a part of
+// it: what is found here may be a secret key pasted in the wrong place.
 func ValidateProjectID(s string) error {
 	if len(s) != 32 || !isHex(s) {
-		return fieldError("project id", "%q is not 32 hexadecimal digits", truncate(s, 64))
+		return fieldError("project id", "must be 32 hexadecimal digits: %s", describeValue(s, isHexDigit, "hexadecimal digits"))
 	}
 	return nil
+}
+
+// describeValue describes s by its length and the classes of the characters that allowed
+// refuses (allowedName names those it admits), never by a character of s: e.g. "it has
+// 40 characters, some not hexadecimal digits: upper-case letters, symbols".
+func describeValue(s string, allowed func(byte) bool, allowedName string) string {
+	if s == "" {
+		return "it is empty"
+	}
+	var classes []string
+	seen := map[string]bool{}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !allowed(c) {
+			if class := charClass(c); !seen[class] {
+				seen[class] = true
+				classes = append(classes, class)
+			}
+		}
+	}
+	what := fmt.Sprintf("it has %d characters", len(s))
+	if n := utf8.RuneCountInString(s); n != len(s) {
+		what = fmt.Sprintf("it has %d characters (%d bytes)", n, len(s))
+	}
+	if len(classes) > 0 {
+		what += ", some not " + allowedName + ": " + strings.Join(classes, ", ")
+	}
+	return what
+}
+
+// charClass names the class of a byte, for messages that must not show the byte.
+func charClass(c byte) string {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return "upper-case letters"
+	case c >= 'a' && c <= 'z':
+		return "lower-case letters"
+	case c >= '0' && c <= '9':
+		return "digits"
+	case c == ' ':
+		return "spaces"
+	case c < ' ' || c == 0x7f:
+		return "control characters"
+	case c >= utf8.RuneSelf:
+		return "non-ASCII characters"
+	}
+	return "punctuation or symbols"
 }
 
 func isUUID(s string) bool {

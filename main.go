@@ -35,8 +35,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -82,6 +84,8 @@ type cloudOptions struct {
 	timeout                 time.Duration
 	maxConcurrentReconciles int
 	defaultCredentials      string
+	allowInsecureEndpoint   bool
+	adoptionNamespaces      string
 }
 
 // Values of --default-credentials.
@@ -90,12 +94,85 @@ const (
 	defaultCredentialsNone = "none"
 )
 
+// allNamespaces is the value of --adoption-namespaces that allows every namespace.
+const allNamespaces = "*"
+
+// Flag names that error messages repeat.
+const (
+	flagWatchNamespaces    = "--watch-namespaces"
+	flagAdoptionNamespaces = "--adoption-namespaces"
+)
+
+// parseNamespaces parses a comma-separated list of namespaces, the value of the flag
+// name: spaces around each name are trimmed and repeats dropped, keeping the first
+// order. "" (or only spaces) is an empty list. Each name must be a namespace's (an RFC
+// 1123 label); an empty entry ("a,,b", "a,") is refused rather than ignored, since the
+// list is a boundary. The error names the flag.
+func parseNamespaces(name, value string) ([]string, error) {
+	if strings.TrimSpace(value) == "" {
+		return []string{}, nil
+	}
+	var list, problems []string
+	seen := map[string]bool{}
+	for i, ns := range strings.Split(value, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			problems = append(problems, fmt.Sprintf("entry %d is empty", i+1))
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("%q is not a namespace name: %s", ns, strings.Join(errs, ", ")))
+			continue
+		}
+		if !seen[ns] {
+			seen[ns] = true
+			list = append(list, ns)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%s must be a comma-separated list of namespaces: %s", name, strings.Join(problems, "; "))
+	}
+	return list, nil
+}
+
+// adoptionNamespaceList is --adoption-namespaces for VpnUserReconciler.AdoptionNamespaces:
+// nil for "*" (every namespace), else the namespaces listed: none for "".
+func (o *cloudOptions) adoptionNamespaceList() ([]string, error) {
+	if strings.TrimSpace(o.adoptionNamespaces) == allNamespaces {
+		return nil, nil
+	}
+	for _, ns := range strings.Split(o.adoptionNamespaces, ",") {
+		if strings.TrimSpace(ns) == allNamespaces {
+			return nil, fmt.Errorf("%s: %q allows every namespace and cannot be listed with namespaces",
+				flagAdoptionNamespaces, allNamespaces)
+		}
+	}
+	return parseNamespaces(flagAdoptionNamespaces, o.adoptionNamespaces)
+}
+
+// checkEndpoint checks --vpn-endpoint with vpnapi.CheckEndpoint: http:// to a host other
+// than this machine needs --allow-insecure-endpoint, and then gives a warning to log.
+func (o *cloudOptions) checkEndpoint() (warning string, err error) {
+	warning, err = vpnapi.CheckEndpoint(o.endpoint, o.allowInsecureEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("--vpn-endpoint: %w", err)
+	}
+	return warning, nil
+}
+
 func (o *cloudOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.region, "region", "",
 		"The Huawei Cloud region of the VPN servers, e.g. ap-southeast-1. Overrides "+EnvRegion+".")
 	fs.StringVar(&o.endpoint, "vpn-endpoint", "",
 		"The VPN API endpoint, e.g. https://vpn.ap-southeast-1.myhuaweicloud.com (the default for the region), "+
-			"a private endpoint, or http://127.0.0.1:PORT for a local fake.")
+			"a private endpoint, or http://127.0.0.1:PORT for a local fake. An http:// endpoint on another host needs "+
+			vpnapi.AllowInsecureEndpointFlag+".")
+	fs.BoolVar(&o.allowInsecureEndpoint, strings.TrimPrefix(vpnapi.AllowInsecureEndpointFlag, "--"), false,
+		"Accept an http:// --vpn-endpoint on a host that is not this machine (loopback), with a warning: passwords "+
+			"and security tokens then travel in clear over the network.")
+	fs.StringVar(&o.adoptionNamespaces, strings.TrimPrefix(flagAdoptionNamespaces, "--"), allNamespaces,
+		"The namespaces whose VpnUsers may adopt an existing cloud user or take over an observed one, comma-separated: "+
+			"\"*\" allows every namespace, \"\" none.")
 	fs.StringVar(&o.credentialsDir, "cloud-credentials-dir", "",
 		"A directory (a mounted Secret) with the files "+vpnapi.EnvAccessKey+", "+vpnapi.EnvSecretKey+", "+
 			vpnapi.EnvProjectID+" and optionally "+vpnapi.EnvSecurityToken+"; they are read again when they change, "+
@@ -133,6 +210,12 @@ func (o *cloudOptions) validate() error {
 	if o.defaultCredentials != defaultCredentialsEnv && o.defaultCredentials != defaultCredentialsNone {
 		problems = append(problems, fmt.Sprintf("--default-credentials must be %q or %q, got %q",
 			defaultCredentialsEnv, defaultCredentialsNone, o.defaultCredentials))
+	}
+	if _, err := o.adoptionNamespaceList(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := o.checkEndpoint(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -224,6 +307,15 @@ func cloudClients(cfg vpnapi.Config, reader client.Reader) (*controller.SecretCl
 	return clouds, nil
 }
 
+// namespacesForLog shows a list of namespaces in the start-up log: nil (every
+// namespace) as "*", so that a log reader never takes "all" for "none".
+func namespacesForLog(namespaces []string) any {
+	if namespaces == nil {
+		return allNamespaces
+	}
+	return namespaces
+}
+
 // fail prints one line on stderr and exits: configuration errors need no stack trace.
 func fail(err error) {
 	fmt.Fprintf(os.Stderr, "error: %v\n", err)
@@ -242,6 +334,7 @@ type managerOptions struct {
 	leaderElectionNamespace                          string
 	kubeAPIQPS                                       float64
 	kubeAPIBurst                                     int
+	watchNamespaces                                  string
 }
 
 func (o *managerOptions) bindFlags(fs *flag.FlagSet) {
@@ -265,12 +358,45 @@ func (o *managerOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
+	fs.StringVar(&o.watchNamespaces, strings.TrimPrefix(flagWatchNamespaces, "--"), "",
+		"The namespaces whose VpnUsers (and Secrets) the operator serves, comma-separated, e.g. team-a,team-b; "+
+			"empty: every namespace. The operator then watches and reads nothing elsewhere, so Roles in these "+
+			"namespaces suffice.")
+}
+
+// watchNamespaceList is --watch-namespaces: the namespaces, or nil for every namespace.
+func (o *managerOptions) watchNamespaceList() ([]string, error) {
+	list, err := parseNamespaces(flagWatchNamespaces, o.watchNamespaces)
+	if len(list) == 0 {
+		return nil, err
+	}
+	return list, err
+}
+
+// cacheNamespaces is the manager's Cache.DefaultNamespaces for the namespaces: nil (every
+// namespace) for none.
+func cacheNamespaces(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		m[ns] = cache.Config{}
+	}
+	return m
 }
 
 // validate checks the flags; its error names the flag.
 func (o *managerOptions) validate() error {
+	var problems []string
 	if o.kubeAPIQPS <= 0 || o.kubeAPIBurst < 1 {
-		return fmt.Errorf("--kube-api-qps must be greater than 0 and --kube-api-burst at least 1, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst)
+		problems = append(problems, fmt.Sprintf("--kube-api-qps must be greater than 0 and --kube-api-burst at least 1, got %v and %d", o.kubeAPIQPS, o.kubeAPIBurst))
+	}
+	if _, err := o.watchNamespaceList(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -314,9 +440,16 @@ func (o *managerOptions) newManager() (ctrl.Manager, error) {
 		return nil, fmt.Errorf("no Kubernetes configuration: %w", err)
 	}
 	restConfig.QPS, restConfig.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	namespaces, err := o.watchNamespaceList()
+	if err != nil {
+		return nil, err
+	}
 	// Secrets are read uncached, only their metadata is watched, cached objects are
 	// trimmed, and the cache and the client each have a connection of their own.
+	// With --watch-namespaces the cache (the VpnUsers, the Secrets' metadata) holds only
+	// those namespaces; Secrets are read only for the VpnUsers it holds.
 	opts, err := controller.ManagerOptions(restConfig, ctrl.Options{
+		Cache:                   cache.Options{DefaultNamespaces: cacheNamespaces(namespaces)},
 		Scheme:                  scheme,
 		Metrics:                 o.metricsServer(),
 		HealthProbeBindAddress:  o.probeAddr,
@@ -344,6 +477,10 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 	if err != nil {
 		return err
 	}
+	adoption, err := cloud.adoptionNamespaceList()
+	if err != nil {
+		return err
+	}
 	if err := (&controller.VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -351,6 +488,7 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 		Recorder:                mgr.GetEventRecorder("vpnuser-controller"),
 		SyncPeriod:              cloud.syncPeriod,
 		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
+		AdoptionNamespaces:      adoption,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("creating the controller vpnuser: %w", err)
 	}
@@ -389,18 +527,29 @@ func main() {
 	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
+	// One line for all the problems of the flags.
 	if err := errors.Join(cloud.validate(), mgrOpts.validate()); err != nil {
-		fail(err)
+		fail(errors.New(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	}
 	cloudConfig, err := cloud.cloudConfig(os.Getenv)
 	if err != nil {
 		fail(err)
 	}
 	cloudConfig.Metrics = vpnapi.NewMetrics(metrics.Registry)
+	endpointWarning, err := cloud.checkEndpoint()
+	if err != nil {
+		fail(err)
+	}
+	watch, _ := mgrOpts.watchNamespaceList()     // validated above
+	adoption, _ := cloud.adoptionNamespaceList() // validated above
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))
 	setupLog.Info("Starting the vpnuser-operator", "version", version, "region", cloudConfig.Region,
-		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod, "defaultCredentials", cloud.defaultCredentials)
+		"endpoint", cloudConfig.Endpoint, "syncPeriod", cloud.syncPeriod, "defaultCredentials", cloud.defaultCredentials,
+		"watchNamespaces", namespacesForLog(watch), "adoptionNamespaces", namespacesForLog(adoption))
+	if endpointWarning != "" {
+		setupLog.Info("WARNING: " + endpointWarning)
+	}
 
 	mgr, err := mgrOpts.newManager()
 	if err != nil {

@@ -18,6 +18,7 @@ package main
 
 import (
 	"flag"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,136 @@ func TestNoDefaultCredentials(t *testing.T) {
 	}
 	if clouds.Default == nil || clouds.Limiter(fullEnv[vpnapi.EnvProjectID]) == nil {
 		t.Error("env made no default client, or no limiter for its project")
+	}
+}
+
+func parseManager(t *testing.T, args ...string) managerOptions {
+	t.Helper()
+	var o managerOptions
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o.bindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestWatchNamespaces(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		want  []string // nil: every namespace
+	}{
+		{"", nil},
+		{"  ", nil},
+		{"team-a", []string{"team-a"}},
+		{"team-a,team-b", []string{"team-a", "team-b"}},
+		{" team-b , team-a ,team-b", []string{"team-b", "team-a"}},
+		{"a,a,a", []string{"a"}},
+		{"0team", []string{"0team"}},
+	} {
+		o := parseManager(t, "--watch-namespaces="+c.value)
+		if err := o.validate(); err != nil {
+			t.Errorf("%q: %v", c.value, err)
+			continue
+		}
+		got, err := o.watchNamespaceList()
+		if err != nil || !slices.Equal(got, c.want) || (got == nil) != (c.want == nil) {
+			t.Errorf("%q: %q, %v; want %q", c.value, got, err, c.want)
+		}
+		m := cacheNamespaces(got)
+		if c.want == nil && m != nil {
+			t.Errorf("%q: DefaultNamespaces %v, want nil (every namespace)", c.value, m)
+		}
+		for _, ns := range c.want {
+			if _, ok := m[ns]; !ok || len(m) != len(c.want) {
+				t.Errorf("%q: DefaultNamespaces %v", c.value, m)
+			}
+		}
+	}
+	if o := parseManager(t); o.watchNamespaces != "" {
+		t.Errorf("--watch-namespaces defaults to %q, want every namespace", o.watchNamespaces)
+	}
+	for _, c := range []struct{ value, want string }{
+		{"Team-A", `"Team-A" is not a namespace name`},
+		{"team_a", `"team_a" is not a namespace name`},
+		{"-a", `"-a" is not a namespace name`},
+		{"a.b", `"a.b" is not a namespace name`},
+		{strings.Repeat("a", 64), "is not a namespace name"},
+		{"a,,b", "entry 2 is empty"},
+		{"a,", "entry 2 is empty"},
+		{"*", `"*" is not a namespace name`},
+	} {
+		o := parseManager(t, "--watch-namespaces="+c.value)
+		err := o.validate()
+		if err == nil || !strings.Contains(err.Error(), "--watch-namespaces") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v; want one naming --watch-namespaces and containing %q", c.value, err, c.want)
+		}
+	}
+}
+
+func TestAdoptionNamespaces(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string // nil: every namespace
+	}{
+		{nil, nil}, // the default: "*"
+		{[]string{"--adoption-namespaces=*"}, nil},
+		{[]string{"--adoption-namespaces= * "}, nil},
+		{[]string{"--adoption-namespaces="}, []string{}},
+		{[]string{"--adoption-namespaces=team-a"}, []string{"team-a"}},
+		{[]string{"--adoption-namespaces=team-a, team-b,team-a"}, []string{"team-a", "team-b"}},
+	} {
+		o := parse(t, c.args...)
+		if err := o.validate(); err != nil {
+			t.Errorf("%v: %v", c.args, err)
+			continue
+		}
+		got, err := o.adoptionNamespaceList()
+		if err != nil || !slices.Equal(got, c.want) || (got == nil) != (c.want == nil) {
+			t.Errorf("%v: %#v, %v; want %#v (nil allows every namespace, an empty list none)", c.args, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ value, want string }{
+		{"*,team-a", `"*" allows every namespace and cannot be listed`},
+		{"team-a,*", `"*" allows every namespace and cannot be listed`},
+		{"Team-A", `"Team-A" is not a namespace name`},
+		{"a,,b", "entry 2 is empty"},
+	} {
+		o := parse(t, "--adoption-namespaces="+c.value)
+		err := o.validate()
+		if err == nil || !strings.Contains(err.Error(), "--adoption-namespaces") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v; want one naming --adoption-namespaces and containing %q", c.value, err, c.want)
+		}
+	}
+}
+
+func TestInsecureEndpoint(t *testing.T) {
+	// http to another host needs the flag.
+	o := parse(t, "--vpn-endpoint=http://10.0.0.1")
+	err := o.validate()
+	if err == nil || !strings.Contains(err.Error(), "--vpn-endpoint") || !strings.Contains(err.Error(), vpnapi.AllowInsecureEndpointFlag) {
+		t.Errorf("http://10.0.0.1 without %s: error %v; want one naming both flags", vpnapi.AllowInsecureEndpointFlag, err)
+	}
+	if _, err := o.checkEndpoint(); err == nil {
+		t.Error("checkEndpoint accepts http://10.0.0.1 without the flag")
+	}
+	// With it, a warning.
+	o = parse(t, "--vpn-endpoint=http://10.0.0.1", vpnapi.AllowInsecureEndpointFlag)
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := o.checkEndpoint(); err != nil || !strings.Contains(w, "in clear") {
+		t.Errorf("with %s: warning %q, error %v; want a warning", vpnapi.AllowInsecureEndpointFlag, w, err)
+	}
+	// Loopback http (the local fakes), https and the default need neither.
+	for _, endpoint := range []string{"http://127.0.0.1:8080", "http://localhost:9000/prefix", "http://[::1]:8080",
+		"https://vpn.example.com", "https://10.0.0.1", ""} {
+		o := parse(t, "--vpn-endpoint="+endpoint)
+		if err := o.validate(); err != nil {
+			t.Errorf("%q: %v", endpoint, err)
+		}
+		if w, err := o.checkEndpoint(); w != "" || err != nil {
+			t.Errorf("%q: warning %q, error %v", endpoint, w, err)
+		}
 	}
 }

@@ -69,6 +69,20 @@ func run(t *testing.T, dir, name string, args ...string) []byte {
 func objects(t *testing.T, data []byte) map[string]*unstructured.Unstructured {
 	t.Helper()
 	objs := map[string]*unstructured.Unstructured{}
+	for _, u := range objectList(t, data) {
+		key := u.GetKind() + "/" + u.GetName()
+		if _, dup := objs[key]; dup {
+			t.Fatalf("%s rendered twice", key)
+		}
+		objs[key] = u
+	}
+	return objs
+}
+
+// objectList decodes a multi-document YAML stream, in order.
+func objectList(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		var m map[string]any
@@ -81,12 +95,7 @@ func objects(t *testing.T, data []byte) map[string]*unstructured.Unstructured {
 		if m == nil {
 			continue
 		}
-		u := &unstructured.Unstructured{Object: m}
-		key := u.GetKind() + "/" + u.GetName()
-		if _, dup := objs[key]; dup {
-			t.Fatalf("%s rendered twice", key)
-		}
-		objs[key] = u
+		objs = append(objs, &unstructured.Unstructured{Object: m})
 	}
 }
 

@@ -32,6 +32,8 @@ const (
 	chartSA      = "vpnop-vpnuser-operator-controller-manager"
 	// Where the VpnUsers live.
 	ns = "e2e"
+	// A namespace the confined operator (--watch-namespaces=e2e) does not serve.
+	outsideNS = "outside"
 )
 
 // kstatusHint explains the usual reason why helm --wait does not wait for VpnUsers.
@@ -100,6 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	s.step("report a name conflict and leave the other user alone", s.nameConflict)
 	s.step("report the cloud unavailable, then recover", s.cloudUnavailable)
 	s.step("restart the operator under the Helm chart's RBAC", s.restartUnderChart)
+	s.step("confine the operator to one namespace under the chart's per-namespace Roles", s.confineToNamespace)
 	s.step("rotate the operator's cloud keys without a restart", s.rotateCloudKeys)
 	s.step("delete a VpnUser", s.deleteUser)
 	s.step("helm install --wait of the example chart", s.helmInstallWait)
@@ -214,7 +217,8 @@ func (s *suite) installWithKustomize(t *testing.T) {
 // that anything its RBAC lacks fails here as it would in a cluster.
 // With credsDir, the cloud credentials are files there (as the Deployment mounts its
 // Secret); without, environment variables.
-func (s *suite) startOperator(t *testing.T, saNS, sa, run, credsDir string) *proc {
+// extra are further flags.
+func (s *suite) startOperator(t *testing.T, saNS, sa, run, credsDir string, extra ...string) *proc {
 	token := strings.TrimSpace(s.kubectl.must("create", "token", sa, "-n", saNS, "--duration=2h"))
 	kubeconfig := filepath.Join(s.work, sa+".kubeconfig")
 	tokenKubeconfig(t, s.admin, token, sa, kubeconfig)
@@ -236,6 +240,7 @@ func (s *suite) startOperator(t *testing.T, saNS, sa, run, credsDir string) *pro
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		"--zap-log-level=debug",
 	}
+	args = append(args, extra...)
 	if s.leaderElection {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+saNS)
 	} else {
@@ -405,11 +410,16 @@ spec:
 
 func (s *suite) apply(t *testing.T, manifest string) {
 	t.Helper()
+	s.applyIn(t, ns, manifest)
+}
+
+func (s *suite) applyIn(t *testing.T, namespace, manifest string) {
+	t.Helper()
 	f := filepath.Join(s.work, fmt.Sprintf("manifest-%d.yaml", time.Now().UnixNano()))
 	if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.kubectl.must("apply", "-n", ns, "-f", f)
+	s.kubectl.must("apply", "-n", namespace, "-f", f)
 }
 
 func (s *suite) rotatePassword(t *testing.T) {
@@ -517,6 +527,15 @@ spec:
 	s.cloudUser(t, "heidi")
 }
 
+// chartValues are the values of the suite's release of the operator's chart.
+var chartValues = []string{
+	"--set", "credentials.create=true",
+	"--set", "credentials.accessKey=" + vpnapitest.DefaultAccessKey,
+	"--set", "credentials.secretKey=" + vpnapitest.DefaultSecretKey,
+	"--set", "credentials.projectId=" + vpnapitest.DefaultProjectID,
+	"--set", "region=" + vpnapitest.DefaultRegion,
+}
+
 // restartUnderChart stops the operator, changes things while it is down, installs the
 // Helm chart of the operator (its RBAC; the Deployment never runs here) and starts the
 // operator again under the chart's ServiceAccount, which must catch up.
@@ -545,12 +564,8 @@ spec:
 
 	// The CRD is installed already (kubectl, config/default); the chart's own copy is
 	// the same (hack/chartcheck), so skip it rather than take it over.
-	s.helm.must("install", chartRelease, "config/helm/vpnuser-operator", "-n", chartNS, "--create-namespace", "--skip-crds",
-		"--set", "credentials.create=true",
-		"--set", "credentials.accessKey="+vpnapitest.DefaultAccessKey,
-		"--set", "credentials.secretKey="+vpnapitest.DefaultSecretKey,
-		"--set", "credentials.projectId="+vpnapitest.DefaultProjectID,
-		"--set", "region="+vpnapitest.DefaultRegion)
+	s.helm.must(append([]string{"install", chartRelease, "config/helm/vpnuser-operator", "-n", chartNS, "--create-namespace",
+		"--skip-crds"}, chartValues...)...)
 	logf("\n%s", s.helm.must("list", "-n", chartNS))
 
 	// This time the credentials are files, as the chart's Deployment mounts them.
@@ -564,6 +579,186 @@ spec:
 		return ok && u.Description == "Edited_while_down", nil
 	})
 	s.ready(t, "bob")
+}
+
+// confineToNamespace upgrades the chart's release to watchNamespaces=[e2e], which
+// replaces its ClusterRole with a Role in e2e, and restarts the operator with
+// --watch-namespaces=e2e under it. A VpnUser in e2e gets Ready; one in another namespace,
+// and its Secret, are ignored: no status, no cloud user, no line of the operator's log, no
+// errors; and the ServiceAccount cannot read a Secret there. The rest of the suite runs
+// under this confined operator.
+func (s *suite) confineToNamespace(t *testing.T) {
+	logf("stopping the operator (SIGTERM)")
+	if err := s.operator.stop(30 * time.Second); err != nil {
+		t.Errorf("the operator exited with %v on SIGTERM\n%s", err, s.operator.tail(20))
+	}
+
+	// Another namespace with a VpnUser and its password Secret, there before the operator.
+	s.kubectl.must("create", "namespace", outsideNS)
+	s.kubectl.must("create", "secret", "generic", "mallory-password", "-n", outsideNS, "--from-literal=password=Mallory-Passw0rd")
+	s.applyIn(t, outsideNS, `
+apiVersion: vpn.huaweicloud.io/v1alpha1
+kind: VpnUser
+metadata:
+  name: mallory
+spec:
+  vpnServerId: `+vpnapitest.DefaultServerID+`
+  passwordSecretRef:
+    name: mallory-password
+`)
+
+	s.helm.must(append([]string{"upgrade", chartRelease, "config/helm/vpnuser-operator", "-n", chartNS, "--skip-crds",
+		"--set", "watchNamespaces={" + ns + "}"}, chartValues...)...)
+	role := chartRelease + "-vpnuser-operator-manager-role"
+	binding := chartRelease + "-vpnuser-operator-manager-rolebinding"
+	if out, err := s.kubectl.run("get", "clusterrole", role); err == nil {
+		t.Fatalf("the ClusterRole %s is still there with watchNamespaces set:\n%s", role, out)
+	}
+	if out, err := s.kubectl.run("get", "clusterrolebinding", binding); err == nil {
+		t.Fatalf("the ClusterRoleBinding %s is still there with watchNamespaces set:\n%s", binding, out)
+	}
+	logf("\n%s", s.kubectl.must("get", "role,rolebinding", "-n", ns, "-o", "wide"))
+
+	// What the ServiceAccount may do, as the API server's authorizer says (a
+	// SubjectAccessReview by impersonation, with the groups of a ServiceAccount's token).
+	user := "system:serviceaccount:" + chartNS + ":" + chartSA
+	canI := func(verb, resource, namespace string) bool {
+		args := []string{"auth", "can-i", verb, resource, "--as=" + user, "--as-group=system:serviceaccounts",
+			"--as-group=system:serviceaccounts:" + chartNS, "--as-group=system:authenticated"}
+		if namespace == "" {
+			args = append(args, "--all-namespaces")
+		} else {
+			args = append(args, "-n", namespace)
+		}
+		out, err := s.kubectl.run(args...)
+		answer := strings.TrimSpace(out)
+		if answer != "yes" && answer != "no" {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return answer == "yes"
+	}
+	for _, c := range []struct {
+		verb, resource, namespace string
+		want                      bool
+	}{
+		{"get", "secrets", ns, true},
+		{"watch", "vpnusers.vpn.huaweicloud.io", ns, true},
+		{"patch", "vpnusers.vpn.huaweicloud.io/status", ns, true},
+		{"get", "secrets", outsideNS, false},
+		{"list", "secrets", outsideNS, false},
+		{"list", "secrets", "", false},
+		{"get", "secrets", chartNS, false},
+		{"list", "vpnusers.vpn.huaweicloud.io", outsideNS, false},
+		{"list", "vpnusers.vpn.huaweicloud.io", "", false},
+	} {
+		if got := canI(c.verb, c.resource, c.namespace); got != c.want {
+			where := "in " + c.namespace
+			if c.namespace == "" {
+				where = "cluster-wide"
+			}
+			t.Errorf("%s may %s %s %s: %v, want %v", user, c.verb, c.resource, where, got, c.want)
+		}
+	}
+	logf("the ServiceAccount may read Secrets and VpnUsers in %s only: not in %s, not in its own namespace, not cluster-wide",
+		ns, outsideNS)
+
+	s.operator = s.startOperator(t, chartNS, chartSA, "3", s.credsDir, "--watch-namespaces="+ns)
+	logf("the operator's start-up line: %s", grepLine(s.operator.log, "Starting the vpnuser-operator"))
+	if !strings.Contains(grepLine(s.operator.log, "Starting the vpnuser-operator"), `"watchNamespaces":["`+ns+`"]`) {
+		t.Errorf("the operator does not log its namespaces at start-up:\n%s", s.operator.tail(20))
+	}
+
+	// Its token cannot read a Secret outside, as a failed get shows.
+	asSA := cli{t: t, bin: s.tools.kubectl, kubeconfig: filepath.Join(s.work, chartSA+".kubeconfig"), dir: s.root}
+	if out, err := asSA.run("get", "secret", "mallory-password", "-n", outsideNS); err == nil || !strings.Contains(out, "forbidden") {
+		t.Errorf("the operator's ServiceAccount read a Secret in %s: %v\n%s", outsideNS, err, out)
+	}
+	asSA.must("get", "secret", "grace-password", "-n", ns, "-o", "name")
+
+	// Served: a new VpnUser in the watched namespace, and the ones it had.
+	s.apply(t, `
+apiVersion: vpn.huaweicloud.io/v1alpha1
+kind: VpnUser
+metadata:
+  name: kate
+spec:
+  vpnServerId: `+vpnapitest.DefaultServerID+`
+  passwordSecretRef:
+    name: grace-password
+`)
+	s.ready(t, "kate")
+	s.cloudUser(t, "kate")
+	s.ready(t, "alice")
+
+	// Ignored: mallory, even when it and its Secret change while the operator runs.
+	errorsBefore := countErrors(t, s.operator.log)
+	s.kubectl.must("patch", "vpnuser", "mallory", "-n", outsideNS, "--type=merge", "-p", `{"spec":{"description":"Changed"}}`)
+	s.kubectl.must("annotate", "vpnuser", "mallory", "-n", outsideNS, "vpn.huaweicloud.io/reconcile-requested-at=now")
+	s.kubectl.must("patch", "secret", "mallory-password", "-n", outsideNS, "--type=merge",
+		"-p", `{"stringData":{"password":"Mallory-Passw0rd-2"}}`)
+	const quiet = 5 * time.Second
+	time.Sleep(quiet)
+	if out := strings.TrimSpace(s.kubectl.must("get", "vpnuser", "mallory", "-n", outsideNS,
+		"-o", "jsonpath={.status.conditions}{.status.id}{.metadata.finalizers}")); out != "" {
+		t.Errorf("the operator touched mallory in %s (conditions, id, finalizers): %s", outsideNS, out)
+	}
+	if gen := s.kubectl.must("get", "vpnuser", "mallory", "-n", outsideNS, "-o", "jsonpath={.status.observedGeneration}"); strings.TrimSpace(gen) != "" && strings.TrimSpace(gen) != "0" {
+		t.Errorf("mallory's status.observedGeneration is %s", gen)
+	}
+	if _, ok := s.fake.user("mallory"); ok {
+		t.Error("the cloud has a user mallory, from a VpnUser outside the watched namespace")
+	}
+	logData, err := os.ReadFile(s.operator.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(logData), "\n") {
+		if strings.Contains(line, "mallory") || strings.Contains(line, `"`+outsideNS+`"`) || strings.Contains(line, outsideNS+"/") {
+			t.Errorf("the operator's log mentions the namespace it does not watch:\n%s", line)
+		}
+	}
+	errorsAfter := countErrors(t, s.operator.log)
+	logf("the operator's log has %d error lines (%d at start-up, %d in the %s since)",
+		errorsAfter, errorsBefore, errorsAfter-errorsBefore, quiet)
+	if errorsAfter != errorsBefore {
+		t.Errorf("the operator logged %d errors in %s with a VpnUser outside its namespaces:\n%s",
+			errorsAfter-errorsBefore, quiet, s.operator.tail(20))
+	}
+	if errorsBefore > 2 {
+		t.Errorf("the confined operator logged %d errors at start-up:\n%s", errorsBefore, s.operator.tail(40))
+	}
+	s.kubectl.must("delete", "vpnuser", "mallory", "-n", outsideNS, "--timeout=30s")
+}
+
+// grepLine returns the first line of the file that contains s.
+func grepLine(file, s string) string {
+	data, _ := os.ReadFile(file)
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
+}
+
+// countErrors counts the lines of error level in the operator's (JSON) log.
+func countErrors(t *testing.T, file string) int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		var entry struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Level == "error" || entry.Level == "dpanic" ||
+			entry.Level == "panic" || entry.Level == "fatal") {
+			n++
+		}
+	}
+	return n
 }
 
 // writeCredentials writes the credential files the way the kubelet updates a mounted

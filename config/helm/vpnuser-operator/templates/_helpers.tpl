@@ -56,3 +56,53 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "vpnuser-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
 {{- end }}
+
+{{/*
+The namespaces of a value: a list, or a string of comma-separated names; spaces around
+names, empty names (`--set 'x={}'` makes [""]) and repeats dropped.
+*/}}
+{{- define "vpnuser-operator.namespaceList" -}}
+{{- $in := .value }}
+{{- if kindIs "string" $in }}
+{{- $in = splitList "," $in }}
+{{- else if not (or (kindIs "slice" $in) (kindIs "invalid" $in)) }}
+{{- fail (printf "%s must be a list of namespaces, not %v" .name $in) }}
+{{- end }}
+{{- $out := list }}
+{{- range $ns := $in }}
+{{- $ns = toString $ns | trim }}
+{{- if $ns }}
+{{- $out = append $out $ns }}
+{{- end }}
+{{- end }}
+{{- $out | uniq | join "," }}
+{{- end }}
+
+{{/*
+The namespaces of watchNamespaces, checked, joined with commas; empty for every
+namespace.
+*/}}
+{{- define "vpnuser-operator.watchNamespaces" -}}
+{{- $list := include "vpnuser-operator.namespaceList" (dict "name" "watchNamespaces" "value" .Values.watchNamespaces) }}
+{{- range $ns := compact (splitList "," $list) }}
+{{- if not (and (le (len $ns) 63) (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $ns)) }}
+{{- fail (printf "watchNamespaces: %q is not a namespace name (an RFC 1123 label: at most 63 lower case letters, digits and '-', starting and ending with a letter or digit)" $ns) }}
+{{- end }}
+{{- end }}
+{{- $list }}
+{{- end }}
+
+{{/*
+The flag --adoption-namespaces: nothing when adoptionNamespaces is "*" (or unset), the
+flag's default; else the flag with the namespaces joined with commas (none for [] or "").
+*/}}
+{{- define "vpnuser-operator.adoptionNamespaces" -}}
+{{- $v := .Values.adoptionNamespaces }}
+{{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq (trim $v) "*"))) }}
+{{- $list := include "vpnuser-operator.namespaceList" (dict "name" "adoptionNamespaces" "value" $v) }}
+{{- if has "*" (splitList "," $list) }}
+{{- fail "adoptionNamespaces: \"*\" allows every namespace: set adoptionNamespaces: \"*\" alone" }}
+{{- end }}
+{{- printf "--adoption-namespaces=%s" $list }}
+{{- end }}
+{{- end }}

@@ -298,7 +298,7 @@ func cloudClients(cfg vpnapi.Config, reader client.Reader) (*controller.SecretCl
 	if err != nil {
 		return nil, fmt.Errorf("cloud credentials: %w", err)
 	}
-	cfg.Limiter = clouds.Limiter(c.ProjectID)
+	cfg.Limiter = clouds.Limiter(c.AccessKey, c.ProjectID)
 	api, err := vpnapi.New(cfg)
 	if err != nil {
 		return nil, err

@@ -147,7 +147,7 @@ func TestNoDefaultCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if clouds.Default == nil || clouds.Limiter(fullEnv[vpnapi.EnvProjectID]) == nil {
+	if clouds.Default == nil || clouds.Limiter(fullEnv[vpnapi.EnvAccessKey], fullEnv[vpnapi.EnvProjectID]) == nil {
 		t.Error("env made no default client, or no limiter for its project")
 	}
 }

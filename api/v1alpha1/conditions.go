@@ -71,4 +71,13 @@ const (
 	// ReasonInvalidAnnotation is the reason of the Warning event about an annotation whose
 	// value the operator cannot use (it never affects the conditions).
 	ReasonInvalidAnnotation = "InvalidAnnotation"
+	// ReasonAlreadyManaged (Failed): another VpnUser of the cluster already manages the
+	// cloud user this one names; this one never writes to it, and its deletion leaves it.
+	ReasonAlreadyManaged = "AlreadyManaged"
+	// ReasonAdoptionNotAllowed (Failed): the VpnUser asks to adopt an existing cloud user
+	// (or to take over an observed one) in a namespace the operator does not allow to.
+	ReasonAdoptionNotAllowed = "AdoptionNotAllowed"
+	// ReasonProjectMismatch (Failed): the cloud user was made in another project than the
+	// one of the credentials now in use; the operator does not act on it through them.
+	ReasonProjectMismatch = "ProjectMismatch"
 )

@@ -179,6 +179,15 @@ type AppliedSecret struct {
 	ResourceVersion string `json:"resourceVersion"`
 }
 
+// CreateWindow is when creates of the cloud user were sent whose answers never came (a
+// timeout, a lost connection, a server error): the cloud may have made the user then.
+type CreateWindow struct {
+	// firstSentAt is when the first of them was sent.
+	FirstSentAt metav1.Time `json:"firstSentAt"`
+	// lastSentAt is when the last of them was sent.
+	LastSentAt metav1.Time `json:"lastSentAt"`
+}
+
 // VpnUserStatus is what the operator last saw of the cloud user.
 type VpnUserStatus struct {
 	// id of the user in the cloud.
@@ -220,6 +229,18 @@ type VpnUserStatus struct {
 	// refuses the same password as one of the user's last 5, the earlier reset was applied.
 	// +optional
 	PendingPasswordSecret *AppliedSecret `json:"pendingPasswordSecret,omitempty"`
+
+	// projectId is the cloud project the user was made, adopted or found in. The operator
+	// does not act on the user through credentials of another project.
+	// +optional
+	ProjectID string `json:"projectId,omitempty"`
+
+	// pendingCreate is set while a create may have made the cloud user without its answer
+	// reaching the operator. A user of the same name is taken for this VpnUser's only when
+	// the cloud created it within this window (give or take a clock allowance); a create
+	// refused for good made nothing and leaves none pending.
+	// +optional
+	PendingCreate *CreateWindow `json:"pendingCreate,omitempty"`
 
 	// idRecordedAt is when the id of a user this operator created was recorded. A user
 	// not yet seen by a GET (createdAt empty) that the cloud does not show is waited for

@@ -54,6 +54,11 @@ func (r *VpnUserReconciler) failure(s *scope, op operation, err error) *outcome 
 func (r *VpnUserReconciler) classify(op operation, err error, credentialsSecret string) *outcome {
 	retry := r.Retry.withDefaults()
 	msg := fmt.Sprintf("Could not %s: %v", op, err)
+	if wait, ok := vpnapi.Deferred(err); ok && wait > 0 {
+		// Nothing was sent: the call comes back at its turn, and is served then.
+		return &outcome{state: stateDeferred, reason: vpnv1alpha1.ReasonRateLimited, message: msg,
+			result: ctrl.Result{RequeueAfter: wait}}
+	}
 	switch {
 	case vpnapi.IsThrottled(err):
 		wait := max(vpnapi.RetryAfter(err), retry.Throttled)

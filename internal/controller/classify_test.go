@@ -47,7 +47,8 @@ func TestClassifyEachKindOfError(t *testing.T) {
 	}{
 		{"throttled, short Retry-After", opCreate, apiErr(429, vpnapi.CodeThrottled, 10*time.Millisecond), stateWaiting, vpnv1alpha1.ReasonRateLimited, testRetry.Throttled, false},
 		{"throttled, long Retry-After", opGet, apiErr(429, vpnapi.CodeThrottled, 7*time.Second), stateWaiting, vpnv1alpha1.ReasonRateLimited, 7 * time.Second, false},
-		{"client throttled", opGet, apiErr(0, vpnapi.CodeClientThrottled, 0), stateWaiting, vpnv1alpha1.ReasonRateLimited, testRetry.Throttled, false},
+		{"client throttled, no turn", opGet, apiErr(0, vpnapi.CodeClientThrottled, 0), stateWaiting, vpnv1alpha1.ReasonRateLimited, testRetry.Throttled, false},
+		{"client deferred to its turn", opGet, apiErr(0, vpnapi.CodeClientThrottled, 1500*time.Millisecond), stateDeferred, vpnv1alpha1.ReasonRateLimited, 1500 * time.Millisecond, false},
 		{"bad signature", opCreate, apiErr(401, vpnapi.CodeBadSignature, 0), stateStalled, vpnv1alpha1.ReasonCloudAuthFailed, testRetry.AuthFailed, false},
 		{"forbidden", opUpdate, apiErr(403, vpnapi.CodeForbidden, 0), stateStalled, vpnv1alpha1.ReasonCloudAuthFailed, testRetry.AuthFailed, false},
 		{"missing credentials", opGet, &vpnapi.CredentialsError{Reason: "missing secret key"}, stateStalled, vpnv1alpha1.ReasonCloudAuthFailed, testRetry.AuthFailed, false},

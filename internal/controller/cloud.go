@@ -25,7 +25,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +43,15 @@ type CloudUsers interface {
 	UpdateUser(ctx context.Context, serverID, userID string, req vpnapi.UpdateUserRequest) (*vpnapi.User, error)
 	DeleteUser(ctx context.Context, serverID, userID string) error
 	ResetPassword(ctx context.Context, serverID, userID string, newPassword vpnapi.Secret) error
+	// ProbeServer tells whether a VPN server exists for these credentials (nil) or not (a
+	// 404): a user's 404 means the user is gone only when the server exists.
+	ProbeServer(ctx context.Context, serverID string) error
+	// ProjectID is the project of the credentials.
+	ProjectID(ctx context.Context) (string, error)
+	// Admit takes the project's rate-limiter token for the next call, or says when the
+	// project's turn comes (vpnapi.Deferred): a reconcile learns it before it prepares
+	// anything.
+	Admit(ctx context.Context) (context.Context, error)
 }
 
 var _ CloudUsers = (*vpnapi.Client)(nil)
@@ -90,7 +98,7 @@ type SecretClients struct {
 
 	mu       sync.Mutex
 	clients  map[types.NamespacedName]*secretClient
-	limiters map[string]*rate.Limiter
+	limiters map[string]*vpnapi.Limiter
 }
 
 type secretClient struct {
@@ -102,25 +110,28 @@ type secretClient struct {
 
 var _ CloudClients = (*SecretClients)(nil)
 
-// Limiter returns the rate limiter of a project (nil when Config.QPS is not set), for the
-// default client to share it with the clients of Secrets of the same project.
-func (c *SecretClients) Limiter(projectID string) *rate.Limiter {
+// Limiter returns the rate limiter of one set of credentials (nil when Config.QPS is not
+// set), for the default client to share it with the clients of Secrets that hold the same
+// credentials. Limiters are keyed by the access key and the project, not by the project
+// alone: a namespace that declares another's project with keys of its own (or bogus ones)
+// gets a limiter of its own, and cannot spend the other's budget.
+func (c *SecretClients) Limiter(accessKey, projectID string) *vpnapi.Limiter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.limiterLocked(projectID)
+	return c.limiterLocked(accessKey + "/" + projectID)
 }
 
-func (c *SecretClients) limiterLocked(projectID string) *rate.Limiter {
+func (c *SecretClients) limiterLocked(identity string) *vpnapi.Limiter {
 	if c.Config.QPS <= 0 {
 		return nil
 	}
 	if c.limiters == nil {
-		c.limiters = map[string]*rate.Limiter{}
+		c.limiters = map[string]*vpnapi.Limiter{}
 	}
-	l := c.limiters[projectID]
+	l := c.limiters[identity]
 	if l == nil {
-		l = rate.NewLimiter(rate.Limit(c.Config.QPS), cmp.Or(c.Config.Burst, vpnapi.DefaultBurst))
-		c.limiters[projectID] = l
+		l = vpnapi.NewLimiter(c.Config.QPS, cmp.Or(c.Config.Burst, vpnapi.DefaultBurst), 0)
+		c.limiters[identity] = l
 	}
 	return l
 }
@@ -138,6 +149,13 @@ func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) 
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: vu.Namespace, Name: ref.Name}
 	if err := c.Reader.Get(quiet(ctx), key, secret); err != nil {
+		if apierrors.IsNotFound(err) && !vu.DeletionTimestamp.IsZero() {
+			// A namespace being deleted takes the credentials Secret and the VpnUsers in any
+			// order: a VpnUser being deleted uses the last credentials read for it.
+			if last := c.last(key); last != nil {
+				return last, nil
+			}
+		}
 		if apierrors.IsNotFound(err) {
 			return nil, &CredentialsNotFoundError{Secret: ref.Name, Message: fmt.Sprintf(
 				"Credentials Secret %q not found in namespace %q: create it with the keys %s", ref.Name, vu.Namespace, requiredCredentialKeys())}
@@ -159,7 +177,7 @@ func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) 
 	}
 	cfg := c.Config
 	cfg.Credentials = vpnapi.StaticCredentials(creds)
-	cfg.Limiter = c.limiterLocked(creds.ProjectID)
+	cfg.Limiter = c.limiterLocked(creds.AccessKey + "/" + creds.ProjectID)
 	if region != "" && cfg.Endpoint == "" {
 		cfg.Region = region
 	}
@@ -178,6 +196,17 @@ func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) 
 	c.clients[key] = &secretClient{uid: string(secret.UID), resourceVersion: secret.ResourceVersion,
 		projectID: creds.ProjectID, client: api, lastUsed: now}
 	return api, nil
+}
+
+// last is the client last made for the credentials Secret key, nil when none is kept.
+func (c *SecretClients) last(key types.NamespacedName) CloudUsers {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sc := c.clients[key]; sc != nil {
+		sc.lastUsed = c.now()
+		return sc.client
+	}
+	return nil
 }
 
 // sweepLocked drops the clients not used for credentialsCacheTTL. The limiters stay, one

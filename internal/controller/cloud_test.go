@@ -87,9 +87,32 @@ func TestSecretClientsCachePerVersionAndShareALimiterPerProject(t *testing.T) {
 	if _, err := c.ClientFor(ctx, user("two")); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.limiters) != 2 || c.Limiter(projectA) == c.Limiter(projectB) || c.Limiter(projectA).Burst() != 7 {
-		t.Errorf("limiters = %v; want one per project with the configured burst", c.limiters)
+	if len(c.limiters) != 2 || c.Limiter("AK", projectA) == c.Limiter("AK", projectB) {
+		t.Errorf("limiters = %v; want one per set of credentials", c.limiters)
 	}
+	// Another namespace that declares project A with keys of its own gets a limiter of its own.
+	foreign := secret("three", "1", projectA)
+	foreign.Data[vpnv1alpha1.CredentialsKeyAccessKey] = []byte("OTHER-AK")
+	reader.secrets["team/three"] = foreign
+	if _, err := c.ClientFor(ctx, user("three")); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.limiters) != 3 || c.Limiter("OTHER-AK", projectA) == c.Limiter("AK", projectA) {
+		t.Errorf("limiters = %v; want the other access key kept apart", c.limiters)
+	}
+
+	// A VpnUser being deleted whose credentials Secret went first (a namespace deletion)
+	// uses the last client of that Secret; one that is not being deleted waits for it.
+	delete(reader.secrets, "team/two")
+	deleting := user("two")
+	deleting.DeletionTimestamp = &metav1.Time{Time: now}
+	if _, err := c.ClientFor(ctx, deleting); err != nil {
+		t.Errorf("a VpnUser being deleted without its credentials Secret: %v; want the last client", err)
+	}
+	if _, err := c.ClientFor(ctx, user("two")); err == nil {
+		t.Error("a VpnUser not being deleted used the credentials of a Secret that is gone")
+	}
+	reader.secrets["team/two"] = secret("two", "1", projectA)
 
 	now = now.Add(credentialsCacheTTL + time.Minute)
 	if _, err := c.ClientFor(ctx, user("two")); err != nil {

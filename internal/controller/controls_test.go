@@ -551,14 +551,18 @@ var _ = Describe("Per-namespace cloud credentials", func() {
 		Expect(last.AccessKey).To(Equal(newAK))
 	})
 
-	It("keeps the finalizer of a Delete VpnUser whose credentials Secret is gone", func() {
-		startOperator(ns1, cloud, operatorOptions{noDefaultCredentials: true})
+	It("keeps the finalizer of a Delete VpnUser whose credentials Secret is gone and that it has not read since it started", func() {
+		first := startOperator(ns1, cloud, operatorOptions{noDefaultCredentials: true})
 		create(credentialsSecret(ns1, "short-lived", accessKey2, secretKey2, project2))
 		vu := newVpnUser(ns1, "stranded", withCredentials("short-lived"), func(vu *vpnv1alpha1.VpnUser) { vu.Spec.VpnServerID = server2 })
 		apply(vu, goodPassword)
 		id := eventuallyReady(vu).Status.ID
 
+		// A running operator would use the credentials it last read (see "Credentials of
+		// another project"); one started since has none.
+		first.stop()
 		deleteObject(credentialsSecret(ns1, "short-lived", "", "", ""))
+		startOperator(ns1, cloud, operatorOptions{noDefaultCredentials: true})
 		deleteObject(vu)
 		// The Secret's deletion alone may be reconciled first (CredentialsNotFound for a live
 		// VpnUser); the deletion's message follows.

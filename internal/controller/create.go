@@ -19,6 +19,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,10 +35,6 @@ import (
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 )
 
-// createdAtSkew is how much earlier than its VpnUser a cloud user may seem to have been
-// created (clocks differ) and still be taken for the one this VpnUser created.
-const createdAtSkew = 5 * time.Minute
-
 // ensureCloudUser finds the cloud user of the VpnUser, or makes it: by adoption when asked
 // to, else by a create that is safe to repeat. A user deleted in the console is created
 // again, with a new idempotency token; a user just created that the cloud does not show
@@ -47,6 +44,13 @@ const createdAtSkew = 5 * time.Minute
 // cloud user (see finalizer.go).
 func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
+	if observing(vu) {
+		// A takeover is an adoption: refused before the finalizer, so that the deletion of a
+		// VpnUser refused it leaves the user.
+		if o := r.adoptionAllowed(ctx, s); o != nil {
+			return r.settleNoUser(ctx, s, o)
+		}
+	}
 	if err := r.ensureFinalizer(ctx, vu); err != nil {
 		return waiting(vpnv1alpha1.ReasonProgressing, "Could not add the finalizer; trying again", err)
 	}
@@ -58,7 +62,10 @@ func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outc
 	// After a create that may have been sent, the create is repeated with the same token
 	// rather than the user looked up: the cloud answers it with the user it made, if any,
 	// and a name conflict then still leads to the adoption.
-	if wantsAdoption(vu) && !s.createMayHaveBeenSent {
+	if wantsAdoption(vu) && s.outstanding == nil {
+		if o := r.adoptionAllowed(ctx, s); o != nil {
+			return r.settleNoUser(ctx, s, o)
+		}
 		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 		if err != nil {
 			return r.failure(s, opList, err)
@@ -80,13 +87,18 @@ func (r *VpnUserReconciler) readCloudUser(ctx context.Context, s *scope) (o *out
 	user, err := s.cloud.GetUser(ctx, vu.Spec.VpnServerID, vu.Status.ID)
 	if err == nil {
 		s.user = user
-		r.takeOverObserved(ctx, s)
-		return nil, true
+		if vu.Status.ProjectID == "" {
+			vu.Status.ProjectID = s.project
+		}
+		return r.takeOverObserved(ctx, s), true
 	}
 	if !vpnapi.IsNotFound(err) {
 		return r.failure(s, opGet, err), false
 	}
 	if o := r.waitForNewUser(vu); o != nil {
+		return o, false
+	}
+	if o := r.confirmServer(ctx, s); o != nil {
 		return o, false
 	}
 	logf.FromContext(ctx).Info("Cloud user deleted outside Kubernetes, creating it again", "userID", vu.Status.ID)
@@ -97,9 +109,21 @@ func (r *VpnUserReconciler) readCloudUser(ctx context.Context, s *scope) (o *out
 	return nil, false
 }
 
+// confirmServer checks, after a user's 404, that the VPN server exists for these
+// credentials: only then is the user gone. A server the credentials do not reach (it is
+// gone, or the credentials are now of another project) says nothing of the user: the id
+// is kept and nothing is created.
+func (r *VpnUserReconciler) confirmServer(ctx context.Context, s *scope) *outcome {
+	if err := s.cloud.ProbeServer(ctx, s.vu.Spec.VpnServerID); err != nil {
+		return r.failure(s, opList, err)
+	}
+	return nil
+}
+
 // forgetCloudUser clears what the status says of a cloud user that is gone.
 func (r *VpnUserReconciler) forgetCloudUser(vu *vpnv1alpha1.VpnUser) {
 	vu.Status.ID = ""
+	vu.Status.ProjectID = ""
 	vu.Status.IDRecordedAt = nil
 	vu.Status.CreatedAt = nil
 	vu.Status.UpdatedAt = nil
@@ -129,11 +153,12 @@ func (r *VpnUserReconciler) waitForNewUser(vu *vpnv1alpha1.VpnUser) *outcome {
 
 // takeOverObserved makes a user observed until now (managementPolicy Observe, switched to
 // Manage) this VpnUser's: the same id, never a second user; syncSpec and syncPassword
-// then push the spec and the Secret's password.
-func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
+// then push the spec and the Secret's password. A takeover is an adoption: where the
+// operator does not allow adoption, the user is left as it is.
+func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
-	if vu.Status.ManagementPolicy != vpnv1alpha1.ManagementPolicyObserve || vu.Status.AppliedPasswordSecret != nil {
-		return
+	if !observing(vu) {
+		return nil
 	}
 	vu.Status.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage
 	s.adopted = true
@@ -141,6 +166,7 @@ func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
 	r.event(vu, corev1.EventTypeNormal, eventAdopted, actionAdopt,
 		"Took over the observed cloud user %q (%s), as spec.managementPolicy is Manage; its spec and the password of Secret %q are applied",
 		vu.CloudUserName(), vu.Status.ID, s.secret.Name)
+	return nil
 }
 
 // createCloudUser creates the cloud user. Its idempotency token follows from what the
@@ -160,16 +186,24 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 		UserGroupID: vu.Spec.UserGroupID,
 	}, token)
 	if err != nil {
-		// A refusal may be a duplicate name; only a list of the server's users can tell
-		// (the cloud's message is not to be relied upon).
-		if vpnapi.IsInvalid(err) {
+		switch {
+		case vpnapi.MayHaveBeenApplied(err):
+			// The cloud may have made the user: the create is outstanding.
+			recordPendingCreate(vu, err, time.Now())
+			return r.failure(s, opCreate, err)
+		case vpnapi.IsInvalid(err):
+			// A refusal may be a duplicate name; only a list of the server's users can
+			// tell (the cloud's message is not to be relied upon).
 			vu.Status.RefusedCreates++
 			return r.nameConflict(ctx, s, err)
+		case s.outstanding == nil:
+			// Refused for good (credentials, server, throttling): nothing was made.
+			return r.settleNoUser(ctx, s, r.failure(s, opCreate, err))
+		default:
+			return r.failure(s, opCreate, err)
 		}
-		return r.failure(s, opCreate, err)
 	}
-	vu.Status.ID = id
-	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
+	r.recordCloudUser(s, id)
 	r.passwordOf(vu).applied(s.secret, s.password)
 	s.created = true
 	logf.FromContext(ctx).Info("Created the cloud user", "userID", id, "recreations", vu.Status.Recreations)
@@ -189,6 +223,16 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 	return nil
 }
 
+// recordCloudUser records the id of the VpnUser's cloud user, made (or found) just now in
+// the project of the credentials: nothing is outstanding any more.
+func (r *VpnUserReconciler) recordCloudUser(s *scope, id string) {
+	vu := s.vu
+	vu.Status.ID = id
+	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
+	vu.Status.ProjectID = s.project
+	vu.Status.PendingCreate = nil
+}
+
 // createdEvent is the reason of the event of a create: Created, or Recreated for a user
 // deleted outside Kubernetes.
 func createdEvent(vu *vpnv1alpha1.VpnUser) string {
@@ -203,10 +247,10 @@ func createdEvent(vu *vpnv1alpha1.VpnUser) string {
 //
 // A user of that name may also be the one an earlier create of this VpnUser made, whose
 // answer was lost: the retry, with the same token, is refused if the spec or the
-// password changed in between ("token already used with different parameters"). When a
-// create may have been sent and the user is no older than the VpnUser, it is taken for
-// this VpnUser's, as a deletion would (deleteCloudUser); the spec and the password are
-// then applied to it.
+// password changed in between ("token already used with different parameters"). It is
+// taken for this VpnUser's only when the cloud created it while a create was outstanding
+// (see pending.go); the spec and the password are then applied to it. Any other user of
+// that name is someone else's, and names are unique on a server: this VpnUser has none.
 func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createErr error) *outcome {
 	vu := s.vu
 	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
@@ -214,26 +258,29 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 		return r.failure(s, opList, err)
 	}
 	existing := findUser(users, vu.CloudUserName())
-	if existing == nil {
-		return r.failure(s, opCreate, createErr)
-	}
-	if s.createMayHaveBeenSent && madeForThisVpnUser(existing, vu) {
+	switch {
+	case existing == nil:
+		if wait := s.outstanding.mayStillShow(time.Now(), time.Time{}, r.Retry.withDefaults().NewUserGrace); wait > 0 {
+			// An outstanding create's user may not show yet (the cloud is eventually consistent).
+			o := r.failure(s, opCreate, createErr)
+			o.result, o.err = ctrl.Result{RequeueAfter: min(r.Retry.withDefaults().NewUserPoll, wait)}, nil
+			return o
+		}
+		return r.settleNoUser(ctx, s, r.failure(s, opCreate, createErr))
+	case s.outstanding.contains(existing.CreatedAt):
 		r.recoverLostCreate(ctx, s, existing)
 		return nil
-	}
-	if wantsAdoption(vu) {
+	case wantsAdoption(vu):
+		if o := r.adoptionAllowed(ctx, s); o != nil {
+			return r.settleNoUser(ctx, s, o)
+		}
 		r.adopt(ctx, s, existing)
 		return nil
 	}
-	// The user of that name is not this VpnUser's: without the finalizer, a deletion does
-	// not look it up (and cannot delete it).
-	if err := r.removeFinalizer(ctx, vu); err != nil {
-		return waiting(vpnv1alpha1.ReasonProgressing, "Could not remove the finalizer after a name conflict; trying again", err)
-	}
-	return stalled(vpnv1alpha1.ReasonNameConflict,
+	return r.settleNoUser(ctx, s, stalled(vpnv1alpha1.ReasonNameConflict,
 		fmt.Sprintf("A user named %q already exists on VPN server %s (id %s) and this VpnUser did not create it: "+
 			"set the annotation %s: \"true\" to adopt it (its password is then reset from the Secret), or choose another spec.userName (%v)",
-			vu.CloudUserName(), vu.Spec.VpnServerID, existing.ID, vpnv1alpha1.AnnotationAdopt, createErr))
+			vu.CloudUserName(), vu.Spec.VpnServerID, existing.ID, vpnv1alpha1.AnnotationAdopt, createErr)))
 }
 
 // recoverLostCreate takes the user that an earlier create of this VpnUser made, whose
@@ -242,8 +289,7 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 // its last passwords means it already has it (see resetAnswer).
 func (r *VpnUserReconciler) recoverLostCreate(ctx context.Context, s *scope, existing *vpnapi.User) {
 	vu := s.vu
-	vu.Status.ID = existing.ID
-	vu.Status.IDRecordedAt = ptr.To(metav1.Now())
+	r.recordCloudUser(s, existing.ID)
 	password := r.passwordOf(vu)
 	password.forget()
 	password.pending(s.secret)
@@ -255,17 +301,13 @@ func (r *VpnUserReconciler) recoverLostCreate(ctx context.Context, s *scope, exi
 		vu.CloudUserName(), existing.ID, vu.Spec.VpnServerID, s.secret.Name)
 }
 
-// madeForThisVpnUser tells whether a cloud user of the VpnUser's name may have been made by
-// one of its creates: it is no older than the VpnUser (give or take clock skew).
-func madeForThisVpnUser(u *vpnapi.User, vu *vpnv1alpha1.VpnUser) bool {
-	return !u.CreatedAt.Before(vu.CreationTimestamp.Add(-createdAtSkew))
-}
-
 // adopt takes over an existing cloud user; syncSpec and syncPassword then make it follow
 // the spec and the Secret.
 func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnapi.User) {
 	vu := s.vu
 	vu.Status.ID = existing.ID
+	vu.Status.ProjectID = s.project
+	vu.Status.PendingCreate = nil
 	r.passwordOf(vu).forget()
 	s.user = existing
 	s.adopted = true
@@ -273,6 +315,13 @@ func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnap
 	r.event(vu, corev1.EventTypeNormal, eventAdopted, actionAdopt,
 		"Adopted the existing cloud user %q (%s); its password is reset from Secret %q",
 		vu.CloudUserName(), existing.ID, s.secret.Name)
+}
+
+// observing tells whether the VpnUser's cloud user is one it only observed so far
+// (managementPolicy Observe, since switched to Manage).
+func observing(vu *vpnv1alpha1.VpnUser) bool {
+	return vu.Status.ManagementPolicy == vpnv1alpha1.ManagementPolicyObserve && vu.Status.ID != "" &&
+		vu.Status.AppliedPasswordSecret == nil
 }
 
 // clientToken is the idempotency token of a create: the VpnUser's UID for the first, and
@@ -296,4 +345,17 @@ func findUser(users []vpnapi.User, name string) *vpnapi.User {
 
 func wantsAdoption(vu *vpnv1alpha1.VpnUser) bool {
 	return vu.Annotations[vpnv1alpha1.AnnotationAdopt] == annotationEnabled
+}
+
+// adoptionAllowed refuses the adoption of an existing cloud user (or the takeover of an
+// observed one) in a namespace where the operator does not allow it (--adoption-namespaces):
+// with shared credentials, adoption would let any namespace take any user of the project.
+func (r *VpnUserReconciler) adoptionAllowed(_ context.Context, s *scope) *outcome {
+	if r.AdoptionNamespaces == nil || slices.Contains(r.AdoptionNamespaces, s.vu.Namespace) {
+		return nil
+	}
+	return stalled(vpnv1alpha1.ReasonAdoptionNotAllowed, fmt.Sprintf(
+		"The operator does not allow VpnUsers of namespace %q to adopt or take over an existing cloud user (--adoption-namespaces); "+
+			"the cloud user %q on VPN server %s is left as it is: ask the cluster's administrator, or choose another spec.userName",
+		s.vu.Namespace, s.vu.CloudUserName(), s.vu.Spec.VpnServerID))
 }

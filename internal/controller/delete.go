@@ -18,6 +18,8 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -48,40 +50,83 @@ func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl
 			r.event(vu, corev1.EventTypeNormal, eventOrphaned, actionDelete,
 				"Left the cloud user %q (%s) in place, as spec.deletionPolicy is Orphan", vu.CloudUserName(), vu.Status.ID)
 		}
+	case r.claimedByAnother(ctx, vu):
+		// Another VpnUser manages the cloud user this one names: it is not this one's to delete.
 	default:
-		for _, phase := range []func(context.Context, *scope) *outcome{r.connect, r.deleteCloudUser} {
-			if o := phase(ctx, s); o != nil {
-				return r.report(ctx, vu, withDeletionHint(o))
-			}
+		ctx, o := r.connect(ctx, s)
+		if o == nil {
+			o = r.deleteCloudUser(ctx, s)
+		}
+		if o != nil {
+			return r.report(ctx, vu, withDeletionHint(o))
 		}
 	}
 	return ctrl.Result{}, r.release(ctx, vu)
 }
 
+// claimedByAnother tells whether another VpnUser holds the cloud user vu names (when the
+// cache cannot tell, vu is taken for the holder, as it has the finalizer).
+func (r *VpnUserReconciler) claimedByAnother(ctx context.Context, vu *vpnv1alpha1.VpnUser) bool {
+	holder, err := r.claimHolder(ctx, vu)
+	return err == nil && holder != nil
+}
+
 // deleteCloudUser deletes the cloud user of a VpnUser with deletionPolicy Delete. Without
-// a recorded id, a create may have reached the cloud before its answer was lost (the
-// VpnUser has the finalizer): the user is looked up by name, so that it does not leak.
+// a recorded id, a create may be outstanding (see pending.go): the user it may have made
+// is looked up by name, over the same grace the create path gives the cloud to show it,
+// so that it does not leak; a user of that name made outside the window is someone
+// else's, and stays.
 func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	id := vu.Status.ID
 	if id == "" {
-		users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
-		if err != nil && !vpnapi.IsNotFound(err) {
+		var o *outcome
+		if id, o = r.findLostCreate(ctx, s); id == "" {
+			return o
+		}
+	}
+	err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id)
+	if vpnapi.IsNotFound(err) {
+		// Gone already, if the server exists for these credentials; else nothing is known.
+		err = s.cloud.ProbeServer(ctx, vu.Spec.VpnServerID)
+		if err != nil {
 			return r.failure(s, opList, err)
 		}
-		if u := findUser(users, vu.CloudUserName()); u != nil && madeForThisVpnUser(u, vu) {
-			id = u.ID
-		}
-	}
-	if id == "" {
+		logf.FromContext(ctx).Info("The cloud user was already gone", "userID", id)
 		return nil
 	}
-	if err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id); err != nil && !vpnapi.IsNotFound(err) {
+	if err != nil {
 		return r.failure(s, opDelete, err)
 	}
 	logf.FromContext(ctx).Info("Deleted the cloud user", "userID", id)
 	r.event(vu, corev1.EventTypeNormal, eventDeleted, actionDelete, "Deleted the cloud user %q (%s)", vu.CloudUserName(), id)
 	return nil
+}
+
+// findLostCreate finds the user an outstanding create of a deleted VpnUser may have made:
+// its id, or "" with the outcome to report (nil: there is none, the VpnUser may go).
+func (r *VpnUserReconciler) findLostCreate(ctx context.Context, s *scope) (string, *outcome) {
+	vu := s.vu
+	if s.outstanding == nil {
+		return "", nil
+	}
+	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
+	if err != nil {
+		return "", r.failure(s, opList, err)
+	}
+	if u := findUser(users, vu.CloudUserName()); u != nil && s.outstanding.contains(u.CreatedAt) {
+		return u.ID, nil
+	}
+	retry := r.Retry.withDefaults()
+	wait := s.outstanding.mayStillShow(time.Now(), vu.DeletionTimestamp.Time, retry.NewUserGrace)
+	if wait <= 0 {
+		return "", nil
+	}
+	o := waiting(vpnv1alpha1.ReasonDeleting, fmt.Sprintf(
+		"A create of the cloud user %q got no answer: waiting up to %s for the cloud to show the user it may have made, so that it does not leak",
+		vu.CloudUserName(), wait.Round(time.Second)), nil)
+	o.result = ctrl.Result{RequeueAfter: min(retry.NewUserPoll, wait)}
+	return "", o
 }
 
 // withDeletionHint adds to the message of a failed deletion what keeps the VpnUser, and

@@ -41,10 +41,9 @@ func (r *VpnUserReconciler) ensureFinalizer(ctx context.Context, vu *vpnv1alpha1
 	}
 	base := vu.DeepCopy()
 	controllerutil.AddFinalizer(vu, vpnv1alpha1.Finalizer)
-	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.patchMetadata(ctx, vu, base); err != nil {
 		return fmt.Errorf("adding the finalizer: %w", err)
 	}
-	r.mem.written.record(vu)
 	return nil
 }
 
@@ -56,10 +55,22 @@ func (r *VpnUserReconciler) removeFinalizer(ctx context.Context, vu *vpnv1alpha1
 	}
 	base := vu.DeepCopy()
 	controllerutil.RemoveFinalizer(vu, vpnv1alpha1.Finalizer)
-	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.patchMetadata(ctx, vu, base); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing the finalizer: %w", err))
 	}
+	return nil
+}
+
+// patchMetadata writes what changed in vu's metadata since base. The status the
+// reconcile has set so far stays in vu (the API server answers with the stored one), for
+// the status patch at its end.
+func (r *VpnUserReconciler) patchMetadata(ctx context.Context, vu, base *vpnv1alpha1.VpnUser) error {
+	status := vu.Status.DeepCopy()
+	if err := r.Patch(ctx, vu, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
 	r.mem.written.record(vu)
+	vu.Status = *status
 	return nil
 }
 
@@ -68,7 +79,7 @@ func (r *VpnUserReconciler) release(ctx context.Context, vu *vpnv1alpha1.VpnUser
 	if err := r.removeFinalizer(ctx, vu); err != nil {
 		return err
 	}
-	r.mem.forget(keyOf(vu), vu.UID)
+	r.mem.forget(keyOf(vu))
 	logf.FromContext(ctx).Info("Released the VpnUser", "deletionPolicy", vu.Spec.DeletionPolicy,
 		"managementPolicy", vu.Spec.ManagementPolicy)
 	return nil

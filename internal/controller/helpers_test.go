@@ -86,6 +86,8 @@ type operatorOptions struct {
 	minObjectSyncPeriod time.Duration
 	// retry replaces testRetry.
 	retry *RetryPolicy
+	// adoptionNamespaces limits adoption (nil: every namespace).
+	adoptionNamespaces []string
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
@@ -98,6 +100,8 @@ type operator struct {
 	statusWrites atomic.Int64 // writes of the status subresource
 	objectWrites atomic.Int64 // writes of the object (metadata)
 	refused      atomic.Int64 // status writes refused by refuseStatus
+
+	reconciler *VpnUserReconciler
 }
 
 // startOperator starts a manager with the reconciler, watching namespace ns only.
@@ -169,8 +173,10 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		MaxConcurrentReconciles: 2,
 		Retry:                   retry,
 		minObjectSyncPeriod:     opts.minObjectSyncPeriod,
+		AdoptionNamespaces:      opts.adoptionNamespaces,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	op.reconciler = r
 	go func() {
 		defer GinkgoRecover()
 		op.done <- mgr.Start(ctx)

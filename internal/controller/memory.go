@@ -38,6 +38,9 @@ type memory struct {
 	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
 	// that each bad value gets one event rather than one per reconcile.
 	badAnnotations sync.Map // types.NamespacedName -> string
+	// turns holds the time of the turn the rate limiter gave a VpnUser's deferred call:
+	// the reconcile at that time is served, not deferred again.
+	turns sync.Map // types.NamespacedName -> time.Time
 }
 
 func newMemory(now func() time.Time) (*memory, error) {
@@ -52,21 +55,35 @@ func newMemory(now func() time.Time) (*memory, error) {
 	}, nil
 }
 
-// forget drops everything kept about the VpnUser key (of UID uid, "" when not known).
-func (m *memory) forget(key types.NamespacedName, uid types.UID) {
+// forget drops everything kept about the VpnUser key.
+func (m *memory) forget(key types.NamespacedName) {
 	m.schedule.forget(key)
 	m.written.forget(key)
 	m.secretReads.forget(key)
 	m.badAnnotations.Delete(key)
-	if uid != "" {
-		m.passwords.forget(uid)
-	}
+	m.turns.Delete(key)
+	m.passwords.forget(key)
 }
+
+// turnOf tells whether the VpnUser key comes back at (or after) the turn it was given,
+// and forgets the turn then.
+func (m *memory) turnOf(key types.NamespacedName, now time.Time) bool {
+	v, ok := m.turns.Load(key)
+	if !ok || now.Before(v.(time.Time).Add(-turnEarly)) {
+		return false
+	}
+	m.turns.CompareAndDelete(key, v)
+	return true
+}
+
+// turnEarly is how early a reconcile may come and still take its turn (the queue's
+// timers are not exact).
+const turnEarly = 50 * time.Millisecond
 
 // entries counts what is kept, over all VpnUsers.
 func (m *memory) entries() int {
 	n := m.schedule.len() + m.passwords.len() + syncMapLen(&m.written.m) + syncMapLen(&m.secretReads.m)
-	return n + syncMapLen(&m.badAnnotations)
+	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns)
 }
 
 func syncMapLen(m *sync.Map) int {

@@ -43,7 +43,7 @@ func TestMemoryForgetEmptiesEverything(t *testing.T) {
 	for _, vu := range users {
 		key := keyOf(vu)
 		m.schedule.next(key, time.Minute)
-		m.passwords.applied(vu.UID, vpnapi.NewSecret("Password-A1"))
+		m.passwords.applied(userRef{key: key, uid: vu.UID}, vpnapi.NewSecret("Password-A1"))
 		m.written.record(vu)
 		m.secretReads.read(key, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pw", UID: "s", ResourceVersion: "1"}})
 		m.badAnnotations.Store(key, "7x")
@@ -52,7 +52,7 @@ func TestMemoryForgetEmptiesEverything(t *testing.T) {
 		t.Fatalf("entries = %d; want %d: a part of the memory is not counted", got, want)
 	}
 	for _, vu := range users {
-		m.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}, vu.UID)
+		m.forget(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name})
 	}
 	if got := m.entries(); got != 0 {
 		t.Errorf("entries after forget = %d; want 0", got)

@@ -31,6 +31,9 @@ const (
 	// stateStalled: nothing changes until a person changes the spec, the Secret, the
 	// credentials or the cloud (Failed).
 	stateStalled
+	// stateDeferred: the operator's own rate limiter gave the call a later turn in its
+	// project's queue; nothing was sent, and the conditions stay as they are.
+	stateDeferred
 )
 
 // outcome ends a reconcile: the conditions it leaves, when to come back, and the error
@@ -72,4 +75,6 @@ const (
 	opUpdate        operation = "update the cloud user"
 	opDelete        operation = "delete the cloud user"
 	opResetPassword operation = "reset the password of the cloud user"
+	opCredentials   operation = "read the cloud credentials"
+	opAdmit         operation = "call the cloud"
 )

@@ -103,7 +103,7 @@ func (r *VpnUserReconciler) resolvePassword(ctx context.Context, s *scope) *outc
 func (r *VpnUserReconciler) syncPassword(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
 	password := r.passwordOf(vu)
-	switch decidePassword(&vu.Status, s.secret, r.mem.passwords.isApplied(vu.UID, s.password)) {
+	switch decidePassword(&vu.Status, s.secret, r.mem.passwords.isApplied(userRef{key: keyOf(vu), uid: vu.UID}, s.password)) {
 	case passwordUpToDate:
 		return nil
 	case passwordUnchanged:

@@ -37,12 +37,12 @@ import (
 // methods are the only transitions of those four.
 type passwordState struct {
 	status *vpnv1alpha1.VpnUserStatus
-	uid    types.UID
+	user   userRef
 	memory *passwordMemory
 }
 
 func (r *VpnUserReconciler) passwordOf(vu *vpnv1alpha1.VpnUser) passwordState {
-	return passwordState{status: &vu.Status, uid: vu.UID, memory: r.mem.passwords}
+	return passwordState{status: &vu.Status, user: userRef{key: keyOf(vu), uid: vu.UID}, memory: r.mem.passwords}
 }
 
 // applied: the cloud user has the password of secret (a create or a reset succeeded).
@@ -50,7 +50,7 @@ func (p passwordState) applied(secret vpnv1alpha1.AppliedSecret, password vpnapi
 	p.status.AppliedPasswordSecret = ptr.To(secret)
 	p.status.PendingPasswordSecret = nil
 	p.status.RejectedPasswordSecret = nil
-	p.memory.applied(p.uid, password)
+	p.memory.applied(p.user, password)
 }
 
 // confirmed: secret, a new version of the Secret, holds the password the user already
@@ -83,7 +83,7 @@ func (p passwordState) forget() {
 	p.status.AppliedPasswordSecret = nil
 	p.status.PendingPasswordSecret = nil
 	p.status.RejectedPasswordSecret = nil
-	p.memory.forget(p.uid)
+	p.memory.forget(p.user.key)
 }
 
 // passwordAction is what syncPassword does for the current version of the Secret.
@@ -137,8 +137,9 @@ func resetAnswer(err error, again bool) resetResult {
 		return resetApplied
 	case maybePerformed(err):
 		return resetUnanswered
-	case vpnapi.IsInvalid(err) && again:
-		// Refused as one of the user's last passwords: the earlier reset was applied.
+	case vpnapi.IsPasswordReused(err) && again:
+		// Refused as one of the user's last passwords: the earlier reset was applied. Any
+		// other refusal (a weak password, a busy server) says nothing of it.
 		return resetApplied
 	default:
 		return resetRefused
@@ -149,7 +150,7 @@ func sameSecret(a *vpnv1alpha1.AppliedSecret, b vpnv1alpha1.AppliedSecret) bool 
 	return a != nil && *a == b
 }
 
-// passwordMemory remembers, per VpnUser UID, which password this process last applied to
+// passwordMemory remembers, per VpnUser, which password this process last applied to
 // the cloud user. (A reset whose answer was lost is remembered in the status instead, as
 // status.pendingPasswordSecret, so that it survives a crash.)
 //
@@ -163,11 +164,27 @@ func sameSecret(a *vpnv1alpha1.AppliedSecret, b vpnv1alpha1.AppliedSecret) bool 
 // outside this process, is never logged, put in the status, an event or a metric, and is
 // gone on restart (then a metadata-only change is reported as PasswordRejected, with a
 // message that says it is harmless).
+//
+// It is keyed by the VpnUser's name, so that it is freed with the rest of the memory of
+// an object that is gone (whose UID is then unknown), and holds the UID, so that an object
+// deleted and made again under the same name does not inherit it.
 type passwordMemory struct {
 	key []byte
 
 	mu    sync.Mutex
-	users map[types.UID][]byte // the digest of the password the user has, as far as this process knows
+	users map[types.NamespacedName]appliedPassword
+}
+
+// userRef names one VpnUser object.
+type userRef struct {
+	key types.NamespacedName
+	uid types.UID
+}
+
+// appliedPassword is the digest of the password the user has, as far as this process knows.
+type appliedPassword struct {
+	uid    types.UID
+	digest []byte
 }
 
 func newPasswordMemory() (*passwordMemory, error) {
@@ -175,7 +192,7 @@ func newPasswordMemory() (*passwordMemory, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, errors.New("drawing the key of the password memory: " + err.Error())
 	}
-	return &passwordMemory{key: key, users: map[types.UID][]byte{}}, nil
+	return &passwordMemory{key: key, users: map[types.NamespacedName]appliedPassword{}}, nil
 }
 
 // digest is the keyed HMAC-SHA256 of a password.
@@ -185,26 +202,26 @@ func (m *passwordMemory) digest(password vpnapi.Secret) []byte {
 	return h.Sum(nil)
 }
 
-// isApplied reports whether password is the one this process last applied to uid's user.
-func (m *passwordMemory) isApplied(uid types.UID, password vpnapi.Secret) bool {
+// isApplied reports whether password is the one this process last applied to user's.
+func (m *passwordMemory) isApplied(user userRef, password vpnapi.Secret) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	applied := m.users[uid]
-	return applied != nil && hmac.Equal(applied, m.digest(password))
+	applied, ok := m.users[user.key]
+	return ok && applied.uid == user.uid && hmac.Equal(applied.digest, m.digest(password))
 }
 
-// applied records that uid's user has password.
-func (m *passwordMemory) applied(uid types.UID, password vpnapi.Secret) {
+// applied records that user's cloud user has password.
+func (m *passwordMemory) applied(user userRef, password vpnapi.Secret) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.users[uid] = m.digest(password)
+	m.users[user.key] = appliedPassword{uid: user.uid, digest: m.digest(password)}
 }
 
-// forget drops what is known of uid's user.
-func (m *passwordMemory) forget(uid types.UID) {
+// forget drops what is known of the VpnUser key.
+func (m *passwordMemory) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.users, uid)
+	delete(m.users, key)
 }
 
 // len is the number of users remembered.

@@ -33,7 +33,7 @@ func TestPasswordMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := newPasswordMemory()
-	uid := types.UID("u1")
+	uid := userRef{key: types.NamespacedName{Namespace: "a", Name: "one"}, uid: "u1"}
 	a, b := vpnapi.NewSecret("Password-A1"), vpnapi.NewSecret("Password-B2")
 	if m.isApplied(uid, a) {
 		t.Fatal("an empty memory knows a password")
@@ -45,7 +45,11 @@ func TestPasswordMemory(t *testing.T) {
 	if !m.isApplied(uid, a) || m.isApplied(uid, b) {
 		t.Error("the applied password is mixed up with another")
 	}
-	m.forget(uid)
+	m.applied(uid, a)
+	if again := (userRef{key: uid.key, uid: "u2"}); m.isApplied(again, a) {
+		t.Error("an object made again under the same name inherits the password of the old one")
+	}
+	m.forget(uid.key)
 	if m.isApplied(uid, a) {
 		t.Error("forget kept the password")
 	}
@@ -83,7 +87,8 @@ func TestDecidePassword(t *testing.T) {
 }
 
 func TestResetAnswer(t *testing.T) {
-	invalid := &vpnapi.APIError{StatusCode: 400, Code: vpnapi.CodeInvalidParameter}
+	invalid := &vpnapi.APIError{StatusCode: 400, Code: vpnapi.CodeInvalidParameter, Message: "invalid password: too short"}
+	reused := &vpnapi.APIError{StatusCode: 400, Code: vpnapi.CodeInvalidParameter, Message: "the new password must differ from the last 5 passwords"}
 	lost := &vpnapi.TransportError{Err: errors.New("EOF")}
 	for _, c := range []struct {
 		name  string
@@ -96,7 +101,9 @@ func TestResetAnswer(t *testing.T) {
 		{"answer lost again", lost, true, resetUnanswered},
 		{"server error", &vpnapi.APIError{StatusCode: 500}, true, resetUnanswered},
 		{"refused", invalid, false, resetRefused},
-		{"refused after a lost answer: it was applied", invalid, true, resetApplied},
+		{"refused as reused after a lost answer: it was applied", reused, true, resetApplied},
+		{"refused as reused, first try", reused, false, resetRefused},
+		{"refused for another reason after a lost answer", invalid, true, resetRefused},
 		{"throttled after a lost answer", &vpnapi.APIError{StatusCode: 429, Code: vpnapi.CodeThrottled}, true, resetRefused},
 		{"forbidden", &vpnapi.APIError{StatusCode: 403, Code: vpnapi.CodeForbidden}, false, resetRefused},
 	} {
@@ -113,7 +120,8 @@ func TestPasswordStateTransitions(t *testing.T) {
 	}
 	vu := &vpnv1alpha1.VpnUser{}
 	vu.UID = "u1"
-	p := passwordState{status: &vu.Status, uid: vu.UID, memory: m}
+	ref := userRef{key: types.NamespacedName{Namespace: "a", Name: "one"}, uid: vu.UID}
+	p := passwordState{status: &vu.Status, user: ref, memory: m}
 	v1 := vpnv1alpha1.AppliedSecret{Name: "pw", Key: "password", UID: "s1", ResourceVersion: "1"}
 	v2 := v1
 	v2.ResourceVersion = "2"
@@ -121,7 +129,7 @@ func TestPasswordStateTransitions(t *testing.T) {
 
 	p.pending(v1)
 	p.applied(v1, pw)
-	if st := vu.Status; st.AppliedPasswordSecret == nil || *st.AppliedPasswordSecret != v1 || st.PendingPasswordSecret != nil || !m.isApplied(vu.UID, pw) {
+	if st := vu.Status; st.AppliedPasswordSecret == nil || *st.AppliedPasswordSecret != v1 || st.PendingPasswordSecret != nil || !m.isApplied(ref, pw) {
 		t.Fatalf("after applied: %+v", st)
 	}
 	p.pending(v2)

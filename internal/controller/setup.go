@@ -73,6 +73,9 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, credentialsSecretField, indexCredentialsSecret); err != nil {
 		return fmt.Errorf("indexing VpnUsers by credentials Secret: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &vpnv1alpha1.VpnUser{}, claimField, indexClaim); err != nil {
+		return fmt.Errorf("indexing VpnUsers by the cloud user they name: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&vpnv1alpha1.VpnUser{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},

@@ -29,7 +29,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -92,9 +91,11 @@ type scope struct {
 	user     *vpnapi.User
 	created  bool
 	adopted  bool
-	// createMayHaveBeenSent: the VpnUser had the finalizer but no cloud user id when the
-	// reconcile began, so an earlier create may have made its user and lost the answer.
-	createMayHaveBeenSent bool
+	// project is the cloud project of the credentials in use (set by connect).
+	project string
+	// outstanding is the window of the creates that may have made the cloud user without
+	// their answer reaching the operator, as the reconcile began; nil when none.
+	outstanding *createWindow
 }
 
 // credentialsSecret is the name of the VpnUser's credentials Secret, "" for the
@@ -119,7 +120,7 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	vu := &vpnv1alpha1.VpnUser{}
 	if err := r.Get(ctx, req.NamespacedName, vu); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.mem.forget(req.NamespacedName, "")
+			r.mem.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -143,20 +144,26 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// Runs before the status patch above: the request is handled by this reconcile,
 	// whatever its outcome.
 	defer recordReconcileRequest(vu)
-	s := &scope{vu: vu, status: status, period: r.syncPeriodOf(vu)}
+	if r.mem.turnOf(req.NamespacedName, time.Now()) {
+		ctx = vpnapi.WithTurn(ctx)
+	}
+	s := &scope{vu: vu, status: status, period: r.syncPeriodOf(vu), outstanding: outstandingCreate(vu, time.Now())}
 	if !vu.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
 	return r.reconcileNormal(ctx, s)
 }
 
-// reconcileNormal runs the phases in order; the first that has the last word ends it.
-// The last phase (reportManaged, or reportObserved under Observe) always has it.
+// reconcileNormal connects to the cloud, then runs the phases in order; the first that
+// has the last word ends it. The last phase (reportManaged, or reportObserved under
+// Observe) always has it.
 func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
-	// A finalizer without an id: a create may have been sent whose answer never came.
-	s.createMayHaveBeenSent = s.vu.Status.ID == "" && controllerutil.ContainsFinalizer(s.vu, vpnv1alpha1.Finalizer)
+	ctx, o := r.connect(ctx, s)
+	if o != nil {
+		return r.report(ctx, s.vu, o)
+	}
 	phases := []func(context.Context, *scope) *outcome{
-		r.connect,
+		r.claim,
 		r.resolvePasswordAndMark,
 		r.ensureCloudUser,
 		r.syncSpec,
@@ -165,7 +172,6 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 	}
 	if isObserveOnly(s.vu) {
 		phases = []func(context.Context, *scope) *outcome{
-			r.connect,
 			r.findObservedUser,
 			r.reportObserved,
 		}
@@ -181,6 +187,11 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 // report writes an outcome into the conditions, with a Warning event when the reason
 // changes, and returns what controller-runtime needs to know.
 func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser, o *outcome) (ctrl.Result, error) {
+	if o.state == stateDeferred {
+		r.mem.turns.Store(keyOf(vu), time.Now().Add(o.result.RequeueAfter))
+		logf.FromContext(ctx).V(1).Info("Deferred to its turn in the project's queue", "after", o.result.RequeueAfter)
+		return o.result, o.err
+	}
 	changed := setOutcome(vu, o)
 	if o.state != stateReady && changed && o.reason != vpnv1alpha1.ReasonProgressing {
 		logf.FromContext(ctx).Info("VpnUser not ready", "reason", o.reason, "message", o.message)

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 func TestMayHaveBeenApplied(t *testing.T) {
@@ -196,8 +194,8 @@ func TestMayHaveBeenAppliedNeverSent(t *testing.T) {
 	s := &scripted{answers: []func(http.ResponseWriter, *http.Request){status(200, userJSON)}}
 
 	// The client's rate limiter refuses before the deadline.
-	lim := rate.NewLimiter(0.1, 1)
-	_ = lim.Allow()
+	lim := NewLimiter(0.1, 1, 0)
+	_ = lim.bucket.Allow()
 	c := newTestClient(t, s, func(cfg *Config) { cfg.Limiter = lim })
 	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
@@ -207,7 +205,7 @@ func TestMayHaveBeenAppliedNeverSent(t *testing.T) {
 	}
 
 	// A limiter that admits no request at all.
-	c = newTestClient(t, s, func(cfg *Config) { cfg.Limiter = rate.NewLimiter(0, 0) })
+	c = newTestClient(t, s, func(cfg *Config) { cfg.Limiter = NewLimiter(0, 0, 0) })
 	if _, err := c.GetUser(ctx, testServer, testUser); !IsThrottled(err) || MayHaveBeenApplied(err) {
 		t.Errorf("limiter admitting nothing: %v", err)
 	}

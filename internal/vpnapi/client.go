@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Operation names, as used in APIError.Operation, metrics labels and the fake's call log.
@@ -63,9 +61,10 @@ type Config struct {
 	// QPS <= 0 means no limit; Burst <= 0 means DefaultBurst. DefaultQPS is a sensible QPS.
 	QPS   float64
 	Burst int
-	// Limiter, when set, is used instead of one made from QPS and Burst, so that several
-	// clients can share one.
-	Limiter *rate.Limiter
+	// Limiter, when set, is used instead of one made from QPS and Burst (with
+	// DefaultLimiterMaxWait), so that several clients can share one: the clients of one
+	// cloud project share its Limiter.
+	Limiter *Limiter
 	// Timeout bounds each attempt; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// MaxRetries bounds the attempts after the first; 0 means DefaultMaxRetries, < 0 none.
@@ -91,7 +90,7 @@ type Config struct {
 type Client struct {
 	base       *url.URL
 	creds      CredentialsProvider
-	limiter    *rate.Limiter
+	limiter    *Limiter
 	http       *http.Client
 	timeout    time.Duration
 	maxRetries int
@@ -142,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 		c.maxRetries = 0
 	}
 	if c.limiter == nil && cfg.QPS > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.QPS), orDefault(cfg.Burst, DefaultBurst))
+		c.limiter = NewLimiter(cfg.QPS, orDefault(cfg.Burst, DefaultBurst), 0)
 	}
 	if c.http == nil {
 		transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -589,30 +588,16 @@ func (c *Client) credentials(ctx context.Context, op string) (Credentials, error
 	return creds, nil
 }
 
-// wait takes a token of the rate limiter, waiting for it unless the wait would outlast
-// ctx: then the error is a client-side throttling, with the delay as its RetryAfter.
+// wait takes a token of the rate limiter, waiting for it at most the limiter's maxWait
+// (however long ctx allows for a call marked by WithTurn). A call that would wait longer
+// is deferred to a turn, and one that could not be sent before the deadline of ctx is
+// refused: both get a client-side throttling, with the time to come back as RetryAfter
+// (see Deferred); nothing is sent.
 func (c *Client) wait(ctx context.Context, op string) error {
-	if c.limiter == nil {
+	if c.limiter == nil || usePrepaid(ctx) {
 		return nil
 	}
-	res := c.limiter.Reserve()
-	if !res.OK() {
-		return &APIError{Code: CodeClientThrottled, Message: "client rate limiter admits no request", Operation: op}
-	}
-	d := res.Delay()
-	if d == 0 {
-		return nil
-	}
-	if !fitsDeadline(ctx, d) {
-		res.Cancel()
-		return &APIError{Code: CodeClientThrottled, Message: "client rate limit: no request possible before the deadline",
-			RetryAfter: d, Operation: op}
-	}
-	if !sleep(ctx, d) {
-		res.Cancel()
-		return fmt.Errorf("vpn api: %s: waiting for the client rate limiter: %w", operationTitle(op), ctx.Err())
-	}
-	return nil
+	return c.limiter.wait(ctx, op)
 }
 
 // newRequest builds and signs one attempt of r.

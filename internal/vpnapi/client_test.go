@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 )
 
 const (
@@ -397,7 +396,7 @@ func TestClientAttemptTimeout(t *testing.T) {
 
 func TestClientRateLimiter(t *testing.T) {
 	s := &scripted{answers: []func(http.ResponseWriter, *http.Request){status(200, userJSON)}}
-	lim := rate.NewLimiter(20, 1)
+	lim := NewLimiter(20, 1, 0)
 	c := newTestClient(t, s, func(cfg *Config) { cfg.Limiter = lim })
 	start := time.Now()
 	for range 5 {
@@ -409,8 +408,8 @@ func TestClientRateLimiter(t *testing.T) {
 		t.Fatalf("5 calls at 20 QPS burst 1 took %v", d)
 	}
 	// A wait longer than the caller's deadline is a client-side throttling.
-	lim.SetLimit(0.1)
-	_ = lim.Allow()
+	lim.setRate(0.1)
+	_ = lim.bucket.Allow()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := c.GetUser(ctx, testServer, testUser)

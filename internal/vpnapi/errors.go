@@ -130,6 +130,20 @@ func IsThrottled(err error) bool {
 		e.Code == CodeThrottled || e.Code == CodeClientThrottled)
 }
 
+// Deferred reports whether err (or an error it wraps) is a request the client did not send
+// because its own rate limiter deferred it (CodeClientThrottled: a turn in the project's
+// queue, no token before the caller's deadline, or a limiter that admits nothing), and
+// when to come back: the caller should retry after retryAfter with a context marked by
+// WithTurn. retryAfter is 0 when the limiter admits no request at all. IsThrottled is
+// true for such an error too.
+func Deferred(err error) (retryAfter time.Duration, ok bool) {
+	var e *APIError
+	if errors.As(err, &e) && e.Code == CodeClientThrottled {
+		return e.RetryAfter, true
+	}
+	return 0, false
+}
+
 // IsAuth reports whether err is a refusal of the credentials (401, 403) or a lack of them.
 func IsAuth(err error) bool {
 	var ce *CredentialsError

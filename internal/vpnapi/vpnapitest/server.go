@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -48,6 +49,8 @@ type Server struct {
 	hs   *httptest.Server
 	now  func() time.Time
 	logf func(format string, args ...any)
+	// clockOffset shifts the cloud's clock (ShiftClock): the times it gives users.
+	clockOffset atomic.Int64
 
 	// closed is done once Close is called.
 	closed context.Context
@@ -131,6 +134,8 @@ func NewHandler(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	base := s.now
+	s.now = func() time.Time { return base().Add(time.Duration(s.clockOffset.Load())) }
 	s.setQPSLocked(opts.QPS)
 	for _, p := range opts.Projects {
 		s.addProject(p)

@@ -88,6 +88,9 @@ type operatorOptions struct {
 	retry *RetryPolicy
 	// adoptionNamespaces limits adoption (nil: every namespace).
 	adoptionNamespaces []string
+	// cloudQPS, when set, limits each set of credentials to this many calls per second
+	// (burst 1), as --cloud-qps does.
+	cloudQPS float64
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
@@ -145,6 +148,8 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		RetryBaseDelay: 10 * time.Millisecond,
 		RetryMaxDelay:  100 * time.Millisecond,
 		UserAgent:      "vpnuser-operator/test",
+		QPS:            opts.cloudQPS,
+		Burst:          1,
 	}
 	clouds := &SecretClients{Reader: mgr.GetAPIReader(), Config: cloudConfig}
 	if !opts.noDefaultCredentials {

@@ -17,11 +17,14 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -349,5 +352,40 @@ var _ = Describe("The reconciler's memory", func() {
 		deleteObject(vu)
 		eventuallyGone(vu)
 		Eventually(op.reconciler.mem.entries).Should(BeZero())
+	})
+})
+
+var _ = Describe("A throttled project", func() {
+	It("does not hold up the users of another project", func() {
+		ns1, ns2 := newNamespace(), newNamespace()
+		cloud := newTwoProjectCloud()
+		startOperator(ns1, cloud, operatorOptions{noDefaultCredentials: true, moreNamespaces: []string{ns2}, cloudQPS: 1})
+		create(credentialsSecret(ns1, "keys", vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project))
+		create(credentialsSecret(ns2, "keys", accessKey2, secretKey2, project2))
+		withKeys := func(vu *vpnv1alpha1.VpnUser) {
+			vu.Spec.CredentialsSecretRef = &vpnv1alpha1.LocalSecretReference{Name: "keys"}
+		}
+		const backlog = 200
+		for i := range backlog {
+			apply(newVpnUser(ns1, fmt.Sprintf("queued-%03d", i), withKeys), goodPassword)
+		}
+		// Project 1 has about three calls per user to make at one a second: ten minutes.
+		start := time.Now()
+		other := newVpnUser(ns2, "other-project", withKeys, func(vu *vpnv1alpha1.VpnUser) { vu.Spec.VpnServerID = server2 })
+		apply(other, goodPassword)
+		Eventually(func() bool { return condition(fetch(other), vpnv1alpha1.ConditionReady).Status == metav1.ConditionTrue }).
+			WithTimeout(time.Minute).Should(BeTrue())
+		took := time.Since(start)
+		AddReportEntry("a user of project 2 Ready behind 200 users of project 1 at 1 call/s", took.Round(10*time.Millisecond).String())
+		fmt.Fprintf(GinkgoWriter, "fairness: project 2's user Ready in %s with %d users of project 1 pending at 1 call/s\n", took.Round(10*time.Millisecond), backlog)
+		ready := 0
+		var list vpnv1alpha1.VpnUserList
+		Expect(k8sClient.List(testContext(), &list, client.InNamespace(ns1))).To(Succeed())
+		for _, vu := range list.Items {
+			if condition(&vu, vpnv1alpha1.ConditionReady).Status == metav1.ConditionTrue {
+				ready++
+			}
+		}
+		Expect(ready).To(BeNumerically("<", backlog), "project 1 was not throttled: the spec proves nothing")
 	})
 })

@@ -98,6 +98,8 @@ func TestConfigurationErrorsNameWhatIsWrong(t *testing.T) {
 		{"no region", nil, without(EnvRegion), "HUAWEICLOUD_SDK_REGION (or --region, or --vpn-endpoint) is not set"},
 		{"bad project", nil, map[string]string{vpnapi.EnvAccessKey: "AK", vpnapi.EnvSecretKey: "SK-value-never-printed",
 			vpnapi.EnvProjectID: "nope", EnvRegion: "r"}, "malformed cloud configuration: HUAWEICLOUD_SDK_PROJECT_ID"},
+		{"a secret key pasted as the project", nil, map[string]string{vpnapi.EnvAccessKey: "AK", vpnapi.EnvSecretKey: "x",
+			vpnapi.EnvProjectID: "SK-value-never-printed/9xQ+Lm3Zt0Yb2Wc", EnvRegion: "r"}, "HUAWEICLOUD_SDK_PROJECT_ID"},
 		{"qps", []string{"--cloud-qps", "0"}, fullEnv, "--cloud-qps must be greater than 0"},
 		{"sync period", []string{"--sync-period", "10s"}, fullEnv, "--sync-period must be at least 30s"},
 		{"burst", []string{"--cloud-burst", "0"}, fullEnv, "--cloud-burst must be at least 1"},
@@ -115,8 +117,10 @@ func TestConfigurationErrorsNameWhatIsWrong(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error = %v; want one containing %q", err, c.want)
 			}
-			if strings.Contains(err.Error(), "SK-value-never-printed") {
-				t.Errorf("the error shows the secret key: %v", err)
+			for _, secret := range []string{"SK-value-never-printed", "9xQ+Lm3Zt0Yb2Wc"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows a credential's value: %v", err)
+				}
 			}
 		})
 	}

@@ -41,6 +41,9 @@ type memory struct {
 	// turns holds the time of the turn the rate limiter gave a VpnUser's deferred call:
 	// the reconcile at that time is served, not deferred again.
 	turns sync.Map // types.NamespacedName -> time.Time
+	// settled holds, for a VpnUser whose last reconcile left it Ready, when its next
+	// periodic observation is due (see quiet.go).
+	settled sync.Map // types.NamespacedName -> settledUntil
 }
 
 func newMemory(now func() time.Time) (*memory, error) {
@@ -62,6 +65,7 @@ func (m *memory) forget(key types.NamespacedName) {
 	m.secretReads.forget(key)
 	m.badAnnotations.Delete(key)
 	m.turns.Delete(key)
+	m.settled.Delete(key)
 	m.passwords.forget(key)
 }
 
@@ -83,7 +87,7 @@ const turnEarly = 50 * time.Millisecond
 // entries counts what is kept, over all VpnUsers.
 func (m *memory) entries() int {
 	n := m.schedule.len() + m.passwords.len() + syncMapLen(&m.written.m) + syncMapLen(&m.secretReads.m)
-	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns)
+	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns) + syncMapLen(&m.settled)
 }
 
 func syncMapLen(m *sync.Map) int {

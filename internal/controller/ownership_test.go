@@ -389,3 +389,34 @@ var _ = Describe("A throttled project", func() {
 		Expect(ready).To(BeNumerically("<", backlog), "project 1 was not throttled: the spec proves nothing")
 	})
 })
+
+var _ = Describe("A restart", func() {
+	It("reads no complete VpnUser back at once, writes nothing, and serves new work at once", func() {
+		ns := newNamespace()
+		cloud := newCloud()
+		first := startOperator(ns, cloud, operatorOptions{syncPeriod: time.Minute})
+		var users []*vpnv1alpha1.VpnUser
+		for i := range 5 {
+			vu := newVpnUser(ns, fmt.Sprintf("settled-%d", i))
+			apply(vu, goodPassword)
+			users = append(users, vu)
+		}
+		for _, vu := range users {
+			eventuallyReady(vu)
+		}
+		first.stop()
+		cloud.ResetCalls()
+
+		second := startOperator(ns, cloud, operatorOptions{syncPeriod: time.Minute})
+		fresh := newVpnUser(ns, "after-restart")
+		apply(fresh, goodPassword)
+		eventuallyReady(fresh)
+		Consistently(func() int { return cloud.CountCalls("show") - calls(cloud, "create")() }).
+			WithTimeout(2*time.Second).Should(BeNumerically("<=", 1), "complete VpnUsers were read back at once")
+		Expect(second.statusWrites.Load()).To(BeNumerically("<=", 2), "only the new VpnUser's status was written")
+
+		By("a change is still served at once")
+		update(users[0], func(vu *vpnv1alpha1.VpnUser) { vu.Spec.Description = "changed_after_restart" })
+		Eventually(func() string { return fetch(users[0]).Status.Description }).Should(Equal("changed_after_restart"))
+	})
+})

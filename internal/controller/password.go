@@ -22,7 +22,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -50,8 +49,7 @@ func (r *VpnUserReconciler) createLikely(ctx context.Context, vu *vpnv1alpha1.Vp
 	if vu.Status.ID != "" || controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) || r.metadata == nil {
 		return false
 	}
-	secret := &metav1.PartialObjectMetadata{}
-	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	secret := secretMetadata()
 	// The cache, not the client: the client reads Secrets, even their metadata, uncached.
 	if r.metadata.Get(ctx, types.NamespacedName{Namespace: vu.Namespace, Name: vu.Spec.PasswordSecretRef.Name}, secret) != nil {
 		return false

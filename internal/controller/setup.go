@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -81,7 +82,8 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 			predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{},
 			deletionStarted))).
-		WatchesMetadata(&corev1.Secret{}, r.secretHandler(),
+		// The Secrets of the initial list (a restart) come with a low priority, after new work.
+		WatchesMetadata(&corev1.Secret{}, handler.WithLowPriorityWhenUnchanged(r.secretHandler()),
 			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),

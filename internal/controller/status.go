@@ -73,9 +73,10 @@ func (p *statusPatcher) patch(ctx context.Context, vu *vpnv1alpha1.VpnUser) erro
 }
 
 // The conditions are the operator's output: what a reconcile did, as kstatus reads it.
-// Nothing the operator does depends on them; the functions below read the Ready condition
-// only to keep what it says stable (no write for an unchanged outcome) and to announce a
-// change once.
+// No reason decides what the operator does. The functions below read the Ready condition
+// only to keep what it says stable (no write for an unchanged outcome), to announce a
+// change once, and (publishedReady) to tell whether the output is already what a
+// reconcile would write, so that one may be skipped (see quiet.go).
 
 // setOutcome sets the conditions for o: Ready (Current), waiting for something that will
 // come by itself (InProgress), or stalled until a person changes something (Failed). It
@@ -136,6 +137,12 @@ func setConditions(vu *vpnv1alpha1.VpnUser, ready, reconciling, stalled metav1.C
 			Message:            message,
 		})
 	}
+}
+
+// publishedReady tells whether the status already says Ready for the current generation.
+func publishedReady(vu *vpnv1alpha1.VpnUser) bool {
+	c := readyCondition(vu)
+	return c.Status == metav1.ConditionTrue && c.ObservedGeneration == vu.Generation
 }
 
 // readyCondition returns the Ready condition, or an empty one when there is none yet.

@@ -138,6 +138,7 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}()
 
 	if isPaused(vu) {
+		r.unsettle(vu)
 		r.reconcilePaused(vu)
 		return ctrl.Result{}, nil
 	}
@@ -147,7 +148,11 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if r.mem.turnOf(req.NamespacedName, time.Now()) {
 		ctx = vpnapi.WithTurn(ctx)
 	}
-	s := &scope{vu: vu, status: status, period: r.syncPeriodOf(vu), outstanding: outstandingCreate(vu, time.Now())}
+	period := r.syncPeriodOf(vu)
+	if result, ok := r.quiet(ctx, vu, period); ok {
+		return result, nil
+	}
+	s := &scope{vu: vu, status: status, period: period, outstanding: outstandingCreate(vu, time.Now())}
 	if !vu.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
@@ -191,6 +196,11 @@ func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser,
 		r.mem.turns.Store(keyOf(vu), time.Now().Add(o.result.RequeueAfter))
 		logf.FromContext(ctx).V(1).Info("Deferred to its turn in the project's queue", "after", o.result.RequeueAfter)
 		return o.result, o.err
+	}
+	if o.state == stateReady && o.err == nil {
+		r.settle(ctx, vu, o.result.RequeueAfter)
+	} else {
+		r.unsettle(vu)
 	}
 	changed := setOutcome(vu, o)
 	if o.state != stateReady && changed && o.reason != vpnv1alpha1.ReasonProgressing {

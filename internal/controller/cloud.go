@@ -163,6 +163,12 @@ func (c *SecretClients) ClientFor(ctx context.Context, vu *vpnv1alpha1.VpnUser) 
 		return nil, fmt.Errorf("reading the credentials Secret %s: %w", key, err)
 	}
 
+	return c.clientOf(key, secret)
+}
+
+// clientOf is the client of the credentials in secret (the Secret key): the one made for
+// this version of it, or a new one.
+func (c *SecretClients) clientOf(key types.NamespacedName, secret *corev1.Secret) (CloudUsers, error) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()

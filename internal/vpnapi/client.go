@@ -505,12 +505,14 @@ func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, erro
 	body, readErr := readBody(resp)
 	c.metrics.observe(r.op, resp.StatusCode, time.Since(start))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		c.limiter.observe(start, false, c.metrics, creds.ProjectID)
 		if readErr != nil {
 			return nil, sent, &TransportError{Operation: r.op, Err: fmt.Errorf("read %d answer: %w", resp.StatusCode, readErr)}
 		}
 		return &answer{op: r.op, status: resp.StatusCode, body: body}, sent, nil
 	}
 	apiErr := ParseError(r.op, resp.StatusCode, resp.Header, body, c.now())
+	c.limiter.observe(start, cloudThrottled(apiErr), c.metrics, creds.ProjectID)
 	apiErr.Message = scrub(apiErr.Message, r.secrets, creds.SecretKey, creds.SecurityToken)
 	return nil, sent, apiErr
 }

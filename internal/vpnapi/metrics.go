@@ -11,13 +11,19 @@ import (
 // codeNetworkError is the code label of an attempt that got no HTTP status.
 const codeNetworkError = "network_error"
 
-const labelOperation = "operation"
+const (
+	labelOperation = "operation"
+	labelProject   = "project"
+)
 
 // Metrics are the Prometheus metrics of the cloud client. A nil *Metrics records nothing.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
+	// rateLimit and rateDecreases are published by the Limiters bound to these Metrics.
+	rateLimit     *prometheus.GaugeVec
+	rateDecreases *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
@@ -38,11 +44,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vpnapi_retries_total",
 			Help: "Attempts of requests to the VPN API that repeated a failed attempt, by operation.",
 		}, []string{labelOperation}),
+		rateLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vpnapi_rate_limit_qps",
+			Help: "Effective rate of the client-side rate limiter of a cloud project, in requests per second: " +
+				"the configured rate, or less while the cloud throttles the project.",
+		}, []string{labelProject}),
+		rateDecreases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_rate_limit_decreases_total",
+			Help: "Decreases of the rate of the client-side rate limiter of a cloud project after a throttling (429) of the cloud.",
+		}, []string{labelProject}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
 		m.duration = register(reg, m.duration)
 		m.retries = register(reg, m.retries)
+		m.rateLimit = register(reg, m.rateLimit)
+		m.rateDecreases = register(reg, m.rateDecreases)
 	}
 	return m
 }
@@ -80,4 +97,9 @@ func (m *Metrics) retried(op string) {
 		return
 	}
 	m.retries.WithLabelValues(op).Inc()
+}
+
+// limiter gives the series of the Limiter of a project (m is not nil).
+func (m *Metrics) limiter(project string) (prometheus.Gauge, prometheus.Counter) {
+	return m.rateLimit.WithLabelValues(project), m.rateDecreases.WithLabelValues(project)
 }

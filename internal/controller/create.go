@@ -90,7 +90,8 @@ func (r *VpnUserReconciler) readCloudUser(ctx context.Context, s *scope) (o *out
 		if vu.Status.ProjectID == "" {
 			vu.Status.ProjectID = s.project
 		}
-		return r.takeOverObserved(ctx, s), true
+		r.takeOverObserved(ctx, s)
+		return nil, true
 	}
 	if !vpnapi.IsNotFound(err) {
 		return r.failure(s, opGet, err), false
@@ -154,11 +155,11 @@ func (r *VpnUserReconciler) waitForNewUser(vu *vpnv1alpha1.VpnUser) *outcome {
 // takeOverObserved makes a user observed until now (managementPolicy Observe, switched to
 // Manage) this VpnUser's: the same id, never a second user; syncSpec and syncPassword
 // then push the spec and the Secret's password. A takeover is an adoption: where the
-// operator does not allow adoption, the user is left as it is.
-func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) *outcome {
+// operator does not allow adoption, ensureCloudUser refused it before the finalizer.
+func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
 	vu := s.vu
 	if !observing(vu) {
-		return nil
+		return
 	}
 	vu.Status.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage
 	s.adopted = true
@@ -166,7 +167,6 @@ func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) *out
 	r.event(vu, corev1.EventTypeNormal, eventAdopted, actionAdopt,
 		"Took over the observed cloud user %q (%s), as spec.managementPolicy is Manage; its spec and the password of Secret %q are applied",
 		vu.CloudUserName(), vu.Status.ID, s.secret.Name)
-	return nil
 }
 
 // createCloudUser creates the cloud user. Its idempotency token follows from what the

@@ -31,7 +31,10 @@ import (
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
 )
 
-const consolePassword = "Console-Passw0rd"
+const (
+	consolePassword = "Console-Passw0rd"
+	keysSecret      = "cloud-keys"
+)
 
 // hasFinalizer tells whether the stored VpnUser has the operator's finalizer.
 func hasFinalizer(vu *vpnv1alpha1.VpnUser) func() bool {
@@ -288,16 +291,16 @@ var _ = Describe("Credentials of another project", func() {
 		startOperator(ns, cloud, operatorOptions{noDefaultCredentials: true})
 	})
 	withKeys := func(vu *vpnv1alpha1.VpnUser) {
-		vu.Spec.CredentialsSecretRef = &vpnv1alpha1.LocalSecretReference{Name: "keys"}
+		vu.Spec.CredentialsSecretRef = &vpnv1alpha1.LocalSecretReference{Name: keysSecret}
 	}
 
 	It("refuses to act on a user through credentials of another project, and goes on when they come back", func() {
-		create(credentialsSecret(ns, "keys", vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project))
+		create(credentialsSecret(ns, keysSecret, vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project))
 		vu := newVpnUser(ns, "one-project", withKeys)
 		apply(vu, goodPassword)
 		id := eventuallyReady(vu).Status.ID
 
-		updateSecret(ns, "keys", func(s *corev1.Secret) {
+		updateSecret(ns, keysSecret, func(s *corev1.Secret) {
 			s.Data[vpnv1alpha1.CredentialsKeyAccessKey] = []byte(accessKey2)
 			s.Data[vpnv1alpha1.CredentialsKeySecretKey] = []byte(secretKey2)
 			s.Data[vpnv1alpha1.CredentialsKeyProjectID] = []byte(project2)
@@ -310,7 +313,7 @@ var _ = Describe("Credentials of another project", func() {
 		deleteObject(vu)
 		Consistently(func() error { _, err := fetchErr(vu); return err }).Should(Succeed())
 
-		updateSecret(ns, "keys", func(s *corev1.Secret) {
+		updateSecret(ns, keysSecret, func(s *corev1.Secret) {
 			s.Data[vpnv1alpha1.CredentialsKeyAccessKey] = []byte(vpnapitest.DefaultAccessKey)
 			s.Data[vpnv1alpha1.CredentialsKeySecretKey] = []byte(vpnapitest.DefaultSecretKey)
 			s.Data[vpnv1alpha1.CredentialsKeyProjectID] = []byte(project)
@@ -320,7 +323,7 @@ var _ = Describe("Credentials of another project", func() {
 	})
 
 	It("deletes the user of a VpnUser whose credentials Secret went first, as a namespace deletion does", func() {
-		keys := credentialsSecret(ns, "keys", vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project)
+		keys := credentialsSecret(ns, keysSecret, vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project)
 		create(keys)
 		vu := newVpnUser(ns, "ns-deleted", withKeys)
 		apply(vu, goodPassword)
@@ -360,10 +363,10 @@ var _ = Describe("A throttled project", func() {
 		ns1, ns2 := newNamespace(), newNamespace()
 		cloud := newTwoProjectCloud()
 		startOperator(ns1, cloud, operatorOptions{noDefaultCredentials: true, moreNamespaces: []string{ns2}, cloudQPS: 1})
-		create(credentialsSecret(ns1, "keys", vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project))
-		create(credentialsSecret(ns2, "keys", accessKey2, secretKey2, project2))
+		create(credentialsSecret(ns1, keysSecret, vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey, project))
+		create(credentialsSecret(ns2, keysSecret, accessKey2, secretKey2, project2))
 		withKeys := func(vu *vpnv1alpha1.VpnUser) {
-			vu.Spec.CredentialsSecretRef = &vpnv1alpha1.LocalSecretReference{Name: "keys"}
+			vu.Spec.CredentialsSecretRef = &vpnv1alpha1.LocalSecretReference{Name: keysSecret}
 		}
 		const backlog = 200
 		for i := range backlog {
@@ -377,7 +380,7 @@ var _ = Describe("A throttled project", func() {
 			WithTimeout(time.Minute).Should(BeTrue())
 		took := time.Since(start)
 		AddReportEntry("a user of project 2 Ready behind 200 users of project 1 at 1 call/s", took.Round(10*time.Millisecond).String())
-		fmt.Fprintf(GinkgoWriter, "fairness: project 2's user Ready in %s with %d users of project 1 pending at 1 call/s\n", took.Round(10*time.Millisecond), backlog)
+		GinkgoWriter.Printf("fairness: project 2's user Ready in %s with %d users of project 1 pending at 1 call/s\n", took.Round(10*time.Millisecond), backlog)
 		ready := 0
 		var list vpnv1alpha1.VpnUserList
 		Expect(k8sClient.List(testContext(), &list, client.InNamespace(ns1))).To(Succeed())

@@ -24,6 +24,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 )
@@ -75,6 +76,13 @@ func (r *VpnUserReconciler) claim(ctx context.Context, s *scope) *outcome {
 	return o
 }
 
+// managesCloudUser tells whether vu already manages its cloud user: it has the finalizer
+// (a user of its own, or a create outstanding), or an id it manages.
+func managesCloudUser(vu *vpnv1alpha1.VpnUser) bool {
+	return controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) ||
+		(vu.Status.ID != "" && vu.Status.ManagementPolicy == vpnv1alpha1.ManagementPolicyManage)
+}
+
 // claimHolder is the VpnUser that holds the cloud user vu names, when it is not vu (nil
 // when vu holds it).
 func (r *VpnUserReconciler) claimHolder(ctx context.Context, vu *vpnv1alpha1.VpnUser) (*vpnv1alpha1.VpnUser, error) {
@@ -92,10 +100,12 @@ func (r *VpnUserReconciler) claimHolder(ctx context.Context, vu *vpnv1alpha1.Vpn
 	return &holder, nil
 }
 
-// claimOrder orders the VpnUsers that name one cloud user: the first holds it.
+// claimOrder orders the VpnUsers that name one cloud user: the first holds it. One that
+// already manages it (made, adopted or took it over, or may have a create outstanding)
+// comes before one that does not; an id only observed does not count.
 func claimOrder(a, b vpnv1alpha1.VpnUser) int {
-	if hasA, hasB := a.Status.ID != "", b.Status.ID != ""; hasA != hasB {
-		if hasA {
+	if manA, manB := managesCloudUser(&a), managesCloudUser(&b); manA != manB {
+		if manA {
 			return -1
 		}
 		return 1

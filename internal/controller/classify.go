@@ -42,6 +42,13 @@ func maybePerformed(err error) bool {
 	return errors.As(err, &ae) && ae.StatusCode >= 500
 }
 
+// deferredCall reports whether a call was not sent because the operator's own rate
+// limiter gave it a later turn.
+func deferredCall(err error) bool {
+	wait, ok := vpnapi.Deferred(err)
+	return ok && wait > 0
+}
+
 // failure maps a failed cloud call of the VpnUser of s to an outcome; see classify.
 func (r *VpnUserReconciler) failure(s *scope, op operation, err error) *outcome {
 	return r.classify(op, err, s.credentialsSecret())
@@ -54,7 +61,7 @@ func (r *VpnUserReconciler) failure(s *scope, op operation, err error) *outcome 
 func (r *VpnUserReconciler) classify(op operation, err error, credentialsSecret string) *outcome {
 	retry := r.Retry.withDefaults()
 	msg := fmt.Sprintf("Could not %s: %v", op, err)
-	if wait, ok := vpnapi.Deferred(err); ok && wait > 0 {
+	if wait, _ := vpnapi.Deferred(err); deferredCall(err) {
 		// Nothing was sent: the call comes back at its turn, and is served then.
 		return &outcome{state: stateDeferred, reason: vpnv1alpha1.ReasonRateLimited, message: msg,
 			result: ctrl.Result{RequeueAfter: wait}}

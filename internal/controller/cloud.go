@@ -51,7 +51,7 @@ type CloudUsers interface {
 	// Admit takes the project's rate-limiter token for the next call, or says when the
 	// project's turn comes (vpnapi.Deferred): a reconcile learns it before it prepares
 	// anything.
-	Admit(ctx context.Context) (context.Context, error)
+	Admit(ctx context.Context, turn bool) (context.Context, error)
 }
 
 var _ CloudUsers = (*vpnapi.Client)(nil)

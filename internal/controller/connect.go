@@ -48,7 +48,7 @@ func (r *VpnUserReconciler) connect(ctx context.Context, s *scope) (context.Cont
 	if o := r.sameProject(s); o != nil {
 		return ctx, o
 	}
-	admitted, err := cloud.Admit(ctx)
+	admitted, err := cloud.Admit(ctx, s.turn)
 	if err != nil {
 		return ctx, r.failure(s, opAdmit, err)
 	}

@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
@@ -44,7 +45,7 @@ import (
 // cloud user (see finalizer.go).
 func (r *VpnUserReconciler) ensureCloudUser(ctx context.Context, s *scope) *outcome {
 	vu := s.vu
-	if observing(vu) {
+	if s.takeover = observing(vu); s.takeover {
 		// A takeover is an adoption: refused before the finalizer, so that the deletion of a
 		// VpnUser refused it leaves the user.
 		if o := r.adoptionAllowed(ctx, s); o != nil {
@@ -158,7 +159,7 @@ func (r *VpnUserReconciler) waitForNewUser(vu *vpnv1alpha1.VpnUser) *outcome {
 // operator does not allow adoption, ensureCloudUser refused it before the finalizer.
 func (r *VpnUserReconciler) takeOverObserved(ctx context.Context, s *scope) {
 	vu := s.vu
-	if !observing(vu) {
+	if !s.takeover {
 		return
 	}
 	vu.Status.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage
@@ -189,7 +190,14 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 		switch {
 		case vpnapi.MayHaveBeenApplied(err):
 			// The cloud may have made the user: the create is outstanding.
-			recordPendingCreate(vu, err, time.Now())
+			recordPendingCreate(vu, s.project, err, time.Now())
+			s.outstanding = r.outstandingCreate(ctx, vu)
+			if vpnapi.IsInvalid(err) {
+				// A retry was refused after an attempt that got no answer: the user that
+				// attempt may have made is looked for in the window.
+				vu.Status.RefusedCreates++
+				return r.nameConflict(ctx, s, err)
+			}
 			return r.failure(s, opCreate, err)
 		case vpnapi.IsInvalid(err):
 			// A refusal may be a duplicate name; only a list of the server's users can
@@ -255,6 +263,10 @@ func (r *VpnUserReconciler) nameConflict(ctx context.Context, s *scope, createEr
 	vu := s.vu
 	users, err := s.cloud.ListUsers(ctx, vu.Spec.VpnServerID)
 	if err != nil {
+		if s.outstanding == nil {
+			// This reconcile's create made nothing: settle that before anything else.
+			return r.settleNoUser(ctx, s, r.failure(s, opList, err))
+		}
 		return r.failure(s, opList, err)
 	}
 	existing := findUser(users, vu.CloudUserName())
@@ -320,8 +332,10 @@ func (r *VpnUserReconciler) adopt(ctx context.Context, s *scope, existing *vpnap
 // observing tells whether the VpnUser's cloud user is one it only observed so far
 // (managementPolicy Observe, since switched to Manage).
 func observing(vu *vpnv1alpha1.VpnUser) bool {
+	// A VpnUser that kept its finalizer through Observe manages the user already: it made
+	// or adopted it before.
 	return vu.Status.ManagementPolicy == vpnv1alpha1.ManagementPolicyObserve && vu.Status.ID != "" &&
-		vu.Status.AppliedPasswordSecret == nil
+		vu.Status.AppliedPasswordSecret == nil && !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer)
 }
 
 // clientToken is the idempotency token of a create: the VpnUser's UID for the first, and

@@ -58,7 +58,7 @@ func (r *VpnUserReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl
 			o = r.deleteCloudUser(ctx, s)
 		}
 		if o != nil {
-			return r.report(ctx, vu, withDeletionHint(o))
+			return r.report(ctx, s, withDeletionHint(o))
 		}
 	}
 	return ctrl.Result{}, r.release(ctx, vu)
@@ -86,6 +86,12 @@ func (r *VpnUserReconciler) deleteCloudUser(ctx context.Context, s *scope) *outc
 		}
 	}
 	err := s.cloud.DeleteUser(ctx, vu.Spec.VpnServerID, id)
+	if vpnapi.IsNotFound(err) && id == vu.Status.ID {
+		// A user just created may not show yet (the cloud is eventually consistent).
+		if o := r.waitForNewUser(vu); o != nil {
+			return o
+		}
+	}
 	if vpnapi.IsNotFound(err) {
 		// Gone already, if the server exists for these credentials; else nothing is known.
 		err = s.cloud.ProbeServer(ctx, vu.Spec.VpnServerID)

@@ -240,6 +240,48 @@ var _ = Describe("One VpnUser per cloud user", func() {
 		Expect(cloudUsers(cloud)).To(BeEmpty())
 	})
 
+	It("never lets an older VpnUser that only observed the user push out the one that made it", func() {
+		startOperator(ns, cloud, operatorOptions{moreNamespaces: []string{other}})
+		observer := newVpnUser(other, "early-observer", func(vu *vpnv1alpha1.VpnUser) {
+			vu.Spec.UserName = "made-later"
+			vu.Spec.ManagementPolicy = vpnv1alpha1.ManagementPolicyObserve
+		})
+		apply(observer, rotatedPassword)
+		eventuallyReason(observer, vpnv1alpha1.ReasonNotFound)
+
+		maker := newVpnUser(ns, "made-later")
+		apply(maker, goodPassword)
+		id := eventuallyReady(maker).Status.ID
+		annotate(observer, vpnv1alpha1.AnnotationReconcileRequestedAt, "look-again")
+		Expect(eventuallyReason(observer, vpnv1alpha1.ReasonObserved).Status.ID).To(Equal(id))
+
+		update(observer, func(vu *vpnv1alpha1.VpnUser) { vu.Spec.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage })
+		eventuallyReason(observer, vpnv1alpha1.ReasonAlreadyManaged)
+		annotate(maker, vpnv1alpha1.AnnotationReconcileRequestedAt, "still-mine")
+		Eventually(func() string { return fetch(maker).Status.LastHandledReconcileAt }).Should(Equal("still-mine"))
+		Expect(eventuallyReady(maker).Status.ID).To(Equal(id))
+		Expect(hasFinalizer(maker)()).To(BeTrue())
+		Expect(cloud.CheckPassword(project, server, id, goodPassword)).To(BeTrue())
+	})
+
+	It("lets a VpnUser switched to Observe and back manage the user it made, where adoption is not allowed", func() {
+		startOperator(ns, cloud, operatorOptions{adoptionNamespaces: []string{}})
+		vu := newVpnUser(ns, "round-trip")
+		apply(vu, goodPassword)
+		id := eventuallyReady(vu).Status.ID
+		update(vu, func(vu *vpnv1alpha1.VpnUser) { vu.Spec.ManagementPolicy = vpnv1alpha1.ManagementPolicyObserve })
+		eventuallyReason(vu, vpnv1alpha1.ReasonObserved)
+		// Under Observe the operator vouches for no password: back under Manage it resets the
+		// Secret's, which must then not be one of the user's last 5.
+		setPassword(vu, rotatedPassword)
+		update(vu, func(vu *vpnv1alpha1.VpnUser) { vu.Spec.ManagementPolicy = vpnv1alpha1.ManagementPolicyManage })
+		Expect(eventuallyReady(vu).Status.ID).To(Equal(id))
+		Expect(hasFinalizer(vu)()).To(BeTrue())
+		deleteObject(vu)
+		eventuallyGone(vu)
+		Expect(cloudUsers(cloud)).To(BeEmpty(), "the user it made leaked")
+	})
+
 	It("names a holder of the same namespace", func() {
 		startOperator(ns, cloud, operatorOptions{})
 		first := newVpnUser(ns, "same-ns")

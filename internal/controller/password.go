@@ -138,6 +138,12 @@ func (r *VpnUserReconciler) resetPassword(ctx context.Context, s *scope, passwor
 	}
 	err := s.cloud.ResetPassword(ctx, vu.Spec.VpnServerID, vu.Status.ID, s.password)
 	switch resetAnswer(err, again) {
+	case resetNotSent:
+		if !again {
+			// Nothing was sent: the reset is not pending (it is sent at the reconcile's turn).
+			password.refused()
+		}
+		return r.failure(s, opResetPassword, err)
 	case resetUnanswered:
 		// The reset stays pending: a retry refused as a reused password means it was applied.
 		return r.failure(s, opResetPassword, err)

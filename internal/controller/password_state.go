@@ -127,6 +127,7 @@ const (
 	resetApplied    resetResult = iota // the user has the new password
 	resetUnanswered                    // the cloud may have applied it: it stays pending
 	resetRefused                       // refused for good: nothing changed
+	resetNotSent                       // deferred by the client's own limiter: nothing was sent
 )
 
 // resetAnswer reads the answer err to a reset; again tells that an earlier reset of the
@@ -135,6 +136,8 @@ func resetAnswer(err error, again bool) resetResult {
 	switch {
 	case err == nil:
 		return resetApplied
+	case deferredCall(err):
+		return resetNotSent
 	case maybePerformed(err):
 		return resetUnanswered
 	case vpnapi.IsPasswordReused(err) && again:

@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -38,8 +39,8 @@ import (
 // create, and taken off again when a create is refused for good with nothing outstanding
 // (so "no finalizer" means "nothing sent"); status.pendingCreate records the window of
 // the creates that got no answer. A finalizer with neither an id nor a window means the
-// operator stopped between sending a create and recording its outcome: the window is
-// then the VpnUser's life.
+// operator stopped between sending a create and recording its outcome: the window then
+// runs from when the finalizer was last written (the managedFields of the object).
 
 // createAllowance widens a window on both sides: the cloud's clock (created_at) may be
 // that far from the operator's, and a create may take effect that long after it was sent.
@@ -58,7 +59,7 @@ type createWindow struct {
 }
 
 // outstandingCreate is the window of the VpnUser's outstanding creates, nil when none.
-func outstandingCreate(vu *vpnv1alpha1.VpnUser, now time.Time) *createWindow {
+func (r *VpnUserReconciler) outstandingCreate(ctx context.Context, vu *vpnv1alpha1.VpnUser) *createWindow {
 	if vu.Status.ID != "" || !controllerutil.ContainsFinalizer(vu, vpnv1alpha1.Finalizer) {
 		return nil
 	}
@@ -66,7 +67,27 @@ func outstandingCreate(vu *vpnv1alpha1.VpnUser, now time.Time) *createWindow {
 		return &createWindow{from: p.FirstSentAt.Add(-createAllowance), to: p.LastSentAt.Add(createAllowance),
 			lastSent: p.LastSentAt.Time}
 	}
-	return &createWindow{from: vu.CreationTimestamp.Add(-createAllowance), to: now.Add(createAllowance)}
+	// Unrecorded: a create was sent after the finalizer was added, and before now.
+	return &createWindow{from: r.finalizerAddedAt(ctx, vu).Add(-createAllowance), to: time.Now().Add(createAllowance)}
+}
+
+// finalizerAddedAt is when the operator last wrote the VpnUser's finalizer, from the
+// managedFields of the object as the API server holds it (the cache trims them); the
+// VpnUser's creation when they do not tell.
+func (r *VpnUserReconciler) finalizerAddedAt(ctx context.Context, vu *vpnv1alpha1.VpnUser) time.Time {
+	at := vu.CreationTimestamp.Time
+	stored := &vpnv1alpha1.VpnUser{}
+	if r.APIReader == nil || r.APIReader.Get(ctx, keyOf(vu), stored) != nil || stored.UID != vu.UID {
+		return at
+	}
+	owns := []byte(`v:\"` + vpnv1alpha1.Finalizer + `\"`)
+	for _, mf := range stored.ManagedFields {
+		if mf.Subresource == "" && mf.Time != nil && mf.FieldsV1 != nil && bytes.Contains(mf.FieldsV1.Raw, owns) &&
+			mf.Time.After(at) {
+			at = mf.Time.Time
+		}
+	}
+	return at
 }
 
 // contains tells whether a user created at t may have been made by the outstanding creates.
@@ -91,9 +112,10 @@ func (w *createWindow) mayStillShow(now, since time.Time, grace time.Duration) t
 	return max(anchor.Add(grace).Sub(now), 0)
 }
 
-// recordPendingCreate adds the attempts of a create that got no answer (err) to the
-// window of status.pendingCreate.
-func recordPendingCreate(vu *vpnv1alpha1.VpnUser, err error, now time.Time) {
+// recordPendingCreate adds the attempts of a create that got no answer (err), sent in
+// project, to the window of status.pendingCreate.
+func recordPendingCreate(vu *vpnv1alpha1.VpnUser, project string, err error, now time.Time) {
+	vu.Status.ProjectID = project
 	first, last, ok := vpnapi.AmbiguousAttempts(err)
 	if !ok {
 		first, last = now, now

@@ -94,8 +94,14 @@ type scope struct {
 	// project is the cloud project of the credentials in use (set by connect).
 	project string
 	// outstanding is the window of the creates that may have made the cloud user without
-	// their answer reaching the operator, as the reconcile began; nil when none.
+	// their answer reaching the operator; nil when none.
 	outstanding *createWindow
+	// takeover: the cloud user was only observed so far, and is taken over now.
+	takeover bool
+	// turn: the reconcile comes at the turn its project's limiter gave it.
+	turn bool
+	// deferred: the limiter deferred a call of this reconcile to a later turn.
+	deferred bool
 }
 
 // credentialsSecret is the name of the VpnUser's credentials Secret, "" for the
@@ -133,6 +139,8 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	status := newStatusPatcher(r.Client, vu, r.mem.written.record)
 	defer func() {
 		if err := status.patch(ctx, vu); err != nil {
+			// What the reconcile settled on was not recorded: the next one looks again.
+			r.unsettle(vu)
 			result, retErr = ctrl.Result{}, errors.Join(retErr, err)
 		}
 	}()
@@ -142,21 +150,26 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.reconcilePaused(vu)
 		return ctrl.Result{}, nil
 	}
-	// Runs before the status patch above: the request is handled by this reconcile,
-	// whatever its outcome.
-	defer recordReconcileRequest(vu)
-	if r.mem.turnOf(req.NamespacedName, time.Now()) {
-		ctx = vpnapi.WithTurn(ctx)
-	}
+	// At the turn its project's limiter gave it, a reconcile is served, not skipped.
+	turn := r.mem.turnOf(req.NamespacedName, time.Now())
 	period := r.syncPeriodOf(vu)
-	if result, ok := r.quiet(ctx, vu, period); ok {
-		return result, nil
+	if !turn {
+		if result, ok := r.quiet(ctx, vu, period); ok {
+			return result, nil
+		}
 	}
-	s := &scope{vu: vu, status: status, period: period, outstanding: outstandingCreate(vu, time.Now())}
+	s := &scope{vu: vu, status: status, period: period, turn: turn, outstanding: r.outstandingCreate(ctx, vu)}
 	if !vu.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
+		result, retErr = r.reconcileDelete(ctx, s)
+	} else {
+		result, retErr = r.reconcileNormal(ctx, s)
 	}
-	return r.reconcileNormal(ctx, s)
+	// Before the status patch above: the request is handled by this reconcile, whatever
+	// its outcome, unless it was deferred to its turn (it did nothing yet).
+	if !s.deferred {
+		recordReconcileRequest(vu)
+	}
+	return result, retErr
 }
 
 // reconcileNormal connects to the cloud, then runs the phases in order; the first that
@@ -165,7 +178,7 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ctx, o := r.connect(ctx, s)
 	if o != nil {
-		return r.report(ctx, s.vu, o)
+		return r.report(ctx, s, o)
 	}
 	phases := []func(context.Context, *scope) *outcome{
 		r.claim,
@@ -183,7 +196,7 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 	}
 	for _, phase := range phases {
 		if o := phase(ctx, s); o != nil {
-			return r.report(ctx, s.vu, o)
+			return r.report(ctx, s, o)
 		}
 	}
 	return ctrl.Result{}, nil
@@ -191,8 +204,10 @@ func (r *VpnUserReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl
 
 // report writes an outcome into the conditions, with a Warning event when the reason
 // changes, and returns what controller-runtime needs to know.
-func (r *VpnUserReconciler) report(ctx context.Context, vu *vpnv1alpha1.VpnUser, o *outcome) (ctrl.Result, error) {
+func (r *VpnUserReconciler) report(ctx context.Context, s *scope, o *outcome) (ctrl.Result, error) {
+	vu := s.vu
 	if o.state == stateDeferred {
+		s.deferred = true
 		r.mem.turns.Store(keyOf(vu), time.Now().Add(o.result.RequeueAfter))
 		logf.FromContext(ctx).V(1).Info("Deferred to its turn in the project's queue", "after", o.result.RequeueAfter)
 		return o.result, o.err

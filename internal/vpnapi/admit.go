@@ -10,12 +10,18 @@ import (
 // error, with its turn) before it prepares a call (reads a Secret, writes a finalizer)
 // that it could then not send. The context it returns carries the token: the first
 // attempt of the next request made with it (or a context derived from it) does not wait
-// on the limiter again. Without a limiter it admits at once.
-func (c *Client) Admit(ctx context.Context) (context.Context, error) {
+// on the limiter again. turn tells that the caller comes back at the turn the limiter gave
+// it: this wait is never deferred again (WithTurn), the later calls of the context are.
+// Without a limiter it admits at once.
+func (c *Client) Admit(ctx context.Context, turn bool) (context.Context, error) {
 	if c.limiter == nil {
 		return ctx, nil
 	}
-	if err := c.limiter.wait(ctx, ""); err != nil {
+	wctx := ctx
+	if turn {
+		wctx = WithTurn(ctx)
+	}
+	if err := c.limiter.wait(wctx, ""); err != nil {
 		return ctx, err
 	}
 	return context.WithValue(ctx, prepaidKey{}, new(atomic.Bool)), nil

@@ -197,6 +197,11 @@ func (f *fileCredentials) loadFrom(dir string) (Credentials, error) {
 	if len(missing) > 0 {
 		return Credentials{}, &CredentialsError{Reason: "missing files " + strings.Join(missing, ", ") + " in " + f.dir}
 	}
+	// A rotation may put a value in the wrong file (a secret key as the project): it would
+	// travel in request paths and messages. Refuse it by name and shape, never by value.
+	if err := ValidateProjectID(vals[2]); err != nil {
+		return Credentials{}, &CredentialsError{Reason: "the file " + EnvProjectID + " in " + f.dir + " is malformed (" + err.Error() + ")"}
+	}
 	return Credentials{
 		AccessKey:     vals[0],
 		SecretKey:     NewSecret(vals[1]),

@@ -58,14 +58,14 @@ func writeCredentialFiles(t *testing.T, dir string, files map[string]string) {
 func TestFileCredentialsRotation(t *testing.T) {
 	dir := t.TempDir()
 	writeCredentialFiles(t, dir, map[string]string{
-		EnvAccessKey: "AK1\n", EnvSecretKey: "SK1\n", EnvProjectID: "p1",
+		EnvAccessKey: "AK1\n", EnvSecretKey: "SK1\n", EnvProjectID: testProject,
 	})
 	now := time.Unix(1000, 0)
 	p := NewFileCredentials(dir).(*fileCredentials)
 	p.now = func() time.Time { return now }
 
 	c, err := p.Credentials(context.Background())
-	if err != nil || c.AccessKey != "AK1" || c.SecretKey.Reveal() != "SK1" || c.ProjectID != "p1" {
+	if err != nil || c.AccessKey != "AK1" || c.SecretKey.Reveal() != "SK1" || c.ProjectID != testProject {
 		t.Fatalf("first read: %+v, %v", c, err)
 	}
 	writeCredentialFiles(t, dir, map[string]string{EnvAccessKey: "AK2", EnvSecretKey: "SK2", EnvSecurityToken: "T2"})
@@ -148,8 +148,8 @@ func (v *secretVolume) swap(oldVersion, newVersion string, files map[string]stri
 }
 
 func TestFileCredentialsSecretVolume(t *testing.T) {
-	v1 := map[string]string{EnvAccessKey: "AK1", EnvSecretKey: "SK1", EnvProjectID: "p1"}
-	v2 := map[string]string{EnvAccessKey: "AK2", EnvSecretKey: "SK2", EnvProjectID: "p1"}
+	v1 := map[string]string{EnvAccessKey: "AK1", EnvSecretKey: "SK1", EnvProjectID: testProject}
+	v2 := map[string]string{EnvAccessKey: "AK2", EnvSecretKey: "SK2", EnvProjectID: testProject}
 	vol := newSecretVolume(t, "..2026_01_01_old", v1)
 	p := NewFileCredentials(vol.dir).(*fileCredentials)
 	now := time.Unix(1000, 0)
@@ -209,7 +209,7 @@ func TestFileCredentialsSecretVolume(t *testing.T) {
 			if filepath.Base(path) == EnvAccessKey {
 				n++
 				vol.swap(fmt.Sprintf("..v%d", n-1), fmt.Sprintf("..v%d", n), map[string]string{
-					EnvAccessKey: fmt.Sprintf("AK%d", n), EnvSecretKey: fmt.Sprintf("SK%d", n), EnvProjectID: "p1"})
+					EnvAccessKey: fmt.Sprintf("AK%d", n), EnvSecretKey: fmt.Sprintf("SK%d", n), EnvProjectID: testProject})
 			}
 			return v, err
 		}
@@ -221,7 +221,7 @@ func TestFileCredentialsSecretVolume(t *testing.T) {
 
 	// A missing key in a Secret volume is reported as in a plain directory.
 	t.Run("missing key", func(t *testing.T) {
-		vol := newSecretVolume(t, "..v0", map[string]string{EnvAccessKey: "AK1", EnvProjectID: "p1"})
+		vol := newSecretVolume(t, "..v0", map[string]string{EnvAccessKey: "AK1", EnvProjectID: testProject})
 		_, err := NewFileCredentials(vol.dir).Credentials(context.Background())
 		if err == nil || !IsAuth(err) || !strings.Contains(err.Error(), "missing files "+EnvSecretKey+" in "+vol.dir) {
 			t.Fatalf("%v", err)

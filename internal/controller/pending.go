@@ -82,7 +82,7 @@ func (r *VpnUserReconciler) finalizerAddedAt(ctx context.Context, vu *vpnv1alpha
 	}
 	owns := []byte(`v:\"` + vpnv1alpha1.Finalizer + `\"`)
 	for _, mf := range stored.ManagedFields {
-		if mf.Subresource == "" && mf.Time != nil && mf.FieldsV1 != nil && bytes.Contains(mf.FieldsV1.Raw, owns) &&
+		if mf.Subresource == "" && mf.Time != nil && mf.FieldsV1 != nil && bytes.Contains(mf.FieldsV1.GetRawBytes(), owns) &&
 			mf.Time.After(at) {
 			at = mf.Time.Time
 		}

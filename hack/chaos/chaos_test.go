@@ -47,7 +47,15 @@ type system struct {
 	opts rig.OperatorOptions
 }
 
+// operatorBinary is bin/manager, or the binary CHAOS_OPERATOR_BINARY names (a build of
+// one's own, which a concurrent make build cannot replace under a running suite).
 func operatorBinary(t *testing.T) string {
+	if bin := os.Getenv("CHAOS_OPERATOR_BINARY"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("CHAOS_OPERATOR_BINARY: %v", err)
+		}
+		return bin
+	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

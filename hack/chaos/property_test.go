@@ -27,6 +27,8 @@ var knownReasons = map[string]bool{
 	vpnv1alpha1.ReasonSecretNotFound: true, vpnv1alpha1.ReasonInvalidPassword: true,
 	vpnv1alpha1.ReasonInvalidSpec: true, vpnv1alpha1.ReasonNameConflict: true,
 	vpnv1alpha1.ReasonServerNotFound: true,
+	// Random names collide: a second VpnUser naming a user another one manages.
+	vpnv1alpha1.ReasonAlreadyManaged: true,
 }
 
 // Pieces random specs are made of, valid and bad of every kind. Each field is drawn from

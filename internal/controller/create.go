@@ -188,22 +188,18 @@ func (r *VpnUserReconciler) createCloudUser(ctx context.Context, s *scope) *outc
 	}, token)
 	if err != nil {
 		switch {
+		case vpnapi.IsInvalid(err):
+			// Refused for good, even after attempts of this call that got no answer: the
+			// client repeats the same token with the same parameters, which the cloud answers
+			// with the user the first attempt made, so a refusal says none made one. It may
+			// be a duplicate name; only a list of the server's users can tell (the cloud's
+			// message is not to be relied upon).
+			vu.Status.RefusedCreates++
+			return r.nameConflict(ctx, s, err)
 		case vpnapi.MayHaveBeenApplied(err):
 			// The cloud may have made the user: the create is outstanding.
 			recordPendingCreate(vu, s.project, err, time.Now())
-			s.outstanding = r.outstandingCreate(ctx, vu)
-			if vpnapi.IsInvalid(err) {
-				// A retry was refused after an attempt that got no answer: the user that
-				// attempt may have made is looked for in the window.
-				vu.Status.RefusedCreates++
-				return r.nameConflict(ctx, s, err)
-			}
 			return r.failure(s, opCreate, err)
-		case vpnapi.IsInvalid(err):
-			// A refusal may be a duplicate name; only a list of the server's users can
-			// tell (the cloud's message is not to be relied upon).
-			vu.Status.RefusedCreates++
-			return r.nameConflict(ctx, s, err)
 		case s.outstanding == nil:
 			// Refused for good (credentials, server, throttling): nothing was made.
 			return r.settleNoUser(ctx, s, r.failure(s, opCreate, err))

@@ -58,9 +58,15 @@ test-chaos: build controlplane ## Chaos suite: faults, operator SIGKILLs and an 
 	go test -tags chaos -count=1 -timeout 25m -v ./hack/chaos
 
 .PHONY: bench
-bench: build controlplane ## Benchmark at N=100,1000,5000 VpnUsers (BENCH_N=...); prints a table, writes bin/bench.json.
-	go run ./hack/bench -n "$(BENCH_N)" -out bin/bench.json
-BENCH_N ?= 100,1000,5000
+bench: build controlplane ## Benchmark at N=100,1000,5000,10000 VpnUsers, then the half-rate, restart and failover phases (BENCH_N=..., BENCH_FLAGS=...; about 50 min); writes bin/bench.json. See hack/bench/README.md.
+	go run ./hack/bench -n "$(BENCH_N)" -out bin/bench.json $(BENCH_FLAGS)
+BENCH_N ?= 100,1000,5000,10000
+BENCH_FLAGS ?=
+
+.PHONY: bench-smoke
+bench-smoke: build controlplane ## A short run of every bench phase (N=100 and 300, a 2m period, 60 s windows; about 7 min), writing bin/bench-smoke.json: checks the harness, not the figures.
+	go run ./hack/bench -n 100,300 -repeats 1 -repeats-small 1 -big-secrets 0 -half-n 200 \
+		-restart-n 300 -restart-sync-period 2m -restart-window 60s -out bin/bench-smoke.json $(BENCH_FLAGS)
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.

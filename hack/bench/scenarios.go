@@ -22,6 +22,7 @@ import (
 
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 	"github.com/vpnuser-operator/vpnuser-operator/hack/rig"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi/vpnapitest"
 )
 
@@ -32,49 +33,13 @@ const namespace = "bench"
 // a GET per user) divided by Q.
 func runLimited(ctx context.Context, opts options, r *Result) error {
 	q := opts.limitedQPS
-	fakeOpts := fakeOptions(r.N)
-	fakeOpts.QPS = q
-	fakeOpts.Latency = 50 * time.Millisecond
-	e, err := newEnv(ctx, opts, fakeOpts,
-		"--cloud-qps", fmt.Sprint(q), "--cloud-burst", "1",
-		"--max-concurrent-reconciles", "32", "--kube-api-qps", fmt.Sprint(harnessQPS), "--kube-api-burst", fmt.Sprint(harnessBurst),
-		"--sync-period", "1h")
+	run, err := limitedConvergence(ctx, opts, r.N, q, q)
 	if err != nil {
 		return err
 	}
-	defer e.close()
-	fmt.Printf("bench: N=%d rate-limited: fake cloud at %.0f req/s with 50ms latency\n", r.N, q)
-	if err := warmUp(ctx, e); err != nil {
-		return err
-	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	w, err := watchReady(watchCtx, e.cp.Client)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if _, _, err := createWorkload(ctx, e.cp.Client, r.N, opts.workers); err != nil {
-		return err
-	}
-	end, err := w.wait(ctx, r.N, 30*time.Minute)
-	if err != nil {
-		return err
-	}
-	r.LimitedSeconds = end.Sub(start).Seconds()
-	r.LimitedFloorSeconds = float64(2*r.N) / q
-	r.LimitedRatio = r.LimitedSeconds / r.LimitedFloorSeconds
-	calls := e.fake.Calls()
-	r.LimitedCalls = len(calls)
-	for _, c := range calls {
-		if c.Status == 429 {
-			r.Limited429++
-		}
-	}
-	if len(calls) > 0 {
-		r.LimitedFirstCall = calls[0].Time.Sub(start).Seconds()
-		r.LimitedLastCall = calls[len(calls)-1].Time.Sub(start).Seconds()
-	}
+	r.LimitedSeconds, r.LimitedFloorSeconds, r.LimitedRatio = run.Seconds, run.FloorSeconds, run.Ratio
+	r.LimitedCalls, r.Limited429 = run.Calls, run.Throttled
+	r.LimitedFirstCall, r.LimitedLastCall = run.FirstCallSeconds, run.LastCallSeconds
 	return nil
 }
 
@@ -137,7 +102,7 @@ func runUnthrottled(ctx context.Context, opts options, r *Result, bigSecrets int
 	if err := steadyState(ctx, e, opts.syncPeriod, r); err != nil {
 		return err
 	}
-	if err := cost(e, opts, r); err != nil {
+	if err := cost(ctx, e, opts, r); err != nil {
 		return err
 	}
 	if bigSecrets > 0 {
@@ -174,8 +139,9 @@ func callsPerUser(ctx context.Context, e *env, r *Result, writesBefore float64) 
 	return nil
 }
 
-// cost reads the operator's memory and CPU, and saves a heap profile.
-func cost(e *env, opts options, r *Result) error {
+// cost reads the operator's memory and CPU, saves a heap profile, and measures the size
+// of one user's cached objects.
+func cost(ctx context.Context, e *env, opts options, r *Result) error {
 	st, err := e.op.Stats()
 	if err != nil {
 		return err
@@ -186,12 +152,14 @@ func cost(e *env, opts options, r *Result) error {
 		return err
 	}
 	r.HeapInuseMiB = heap / (1 << 20)
-	profile := filepath.Join(filepath.Dir(opts.out), fmt.Sprintf("bench-heap-%d.pb.gz", r.N))
+	// Beside the JSON: bin/bench.json gets bin/bench-heap-N.pb.gz.
+	profile := strings.TrimSuffix(opts.out, filepath.Ext(opts.out)) + fmt.Sprintf("-heap-%d.pb.gz", r.N)
 	if err := e.op.HeapProfile(profile); err != nil {
 		return err
 	}
 	r.HeapProfile = profile
-	return nil
+	r.Cache, err = cacheFloor(ctx, e.cp.Client, r.N)
+	return err
 }
 
 // convergence is one unthrottled run: seconds until all are Ready, and seconds the
@@ -219,13 +187,19 @@ func medianRun(runs []convergence) convergence {
 
 // newUnthrottledEnv starts a fresh system for an unthrottled run.
 func newUnthrottledEnv(ctx context.Context, opts options, n int) (*env, error) {
+	return newFastEnv(ctx, opts, n, opts.syncPeriod)
+}
+
+// newFastEnv starts a fresh system with the unthrottled run's fake cloud (2000 req/s, 10
+// ms) and operator settings, and the sync period given.
+func newFastEnv(ctx context.Context, opts options, n int, period time.Duration) (*env, error) {
 	fakeOpts := fakeOptions(n)
 	fakeOpts.QPS = 2000
 	fakeOpts.Latency = 10 * time.Millisecond
 	e, err := newEnv(ctx, opts, fakeOpts,
 		"--cloud-qps", "2000", "--cloud-burst", "100",
 		"--max-concurrent-reconciles", fmt.Sprint(opts.reconcilers), "--kube-api-qps", fmt.Sprint(harnessQPS), "--kube-api-burst", fmt.Sprint(harnessBurst),
-		"--sync-period", opts.syncPeriod.String())
+		"--sync-period", period.String())
 	if err != nil {
 		return nil, err
 	}
@@ -337,8 +311,13 @@ func bigSecretsRun(ctx context.Context, e *env, n int, r *Result) error {
 }
 
 // usersPerServer spreads the users over VPN servers: the cloud holds at most 500 users
-// on a server.
-const usersPerServer = 400
+// on a server (vpnapi.MaxUsersPerServer), and the bench fills them: 20 servers at N =
+// 10,000.
+const usersPerServer = vpnapi.MaxUsersPerServer
+
+// spareServerID is a VPN server of the fake that the N users leave empty: the users
+// created after a restart go there.
+var spareServerID = fmt.Sprintf("00000000-0000-4000-8000-%012d", 999999)
 
 // serverIDs are the ids of the VPN servers that n users need.
 func serverIDs(n int) []string {
@@ -349,11 +328,12 @@ func serverIDs(n int) []string {
 	return ids
 }
 
-// fakeOptions is the fake's demo project with as many VPN servers as n users need.
+// fakeOptions is the fake's demo project with as many VPN servers as n users need, and
+// the spare one.
 func fakeOptions(n int) vpnapitest.Options {
 	o := vpnapitest.DefaultOptions()
 	template := o.Projects[0].Servers[0]
-	for _, id := range serverIDs(n)[1:] {
+	for _, id := range append(serverIDs(n)[1:], spareServerID) {
 		srv := template
 		srv.ID = id
 		o.Projects[0].Servers = append(o.Projects[0].Servers, srv)
@@ -468,18 +448,25 @@ func pollUntil(ctx context.Context, timeout time.Duration, done func() (bool, er
 // createWorkload creates n Secrets and n VpnUsers; it returns when each VpnUser was
 // created and how long it all took.
 func createWorkload(ctx context.Context, c client.Client, n, workers int) (map[string]time.Time, time.Duration, error) {
+	servers := serverIDs(n)
+	return createUsers(ctx, c, "user", n, workers, func(i int) string { return servers[i/usersPerServer] })
+}
+
+// createUsers creates n Secrets and n VpnUsers named prefix-00000 and on, the i-th on the
+// VPN server server(i); it returns when each VpnUser was created and how long it all took.
+func createUsers(ctx context.Context, c client.Client, prefix string, n, workers int, server func(i int) string) (map[string]time.Time, time.Duration, error) {
 	start := time.Now()
 	var mu sync.Mutex
 	createdAt := make(map[string]time.Time, n)
 	err := parallel(ctx, n, workers, func(i int) error {
-		name := fmt.Sprintf("user-%05d", i)
+		name := fmt.Sprintf("%s-%05d", prefix, i)
 		if err := c.Create(ctx, rig.PasswordSecret(namespace, name, fmt.Sprintf("Bench-Passw0rd-%05d", i))); err != nil {
 			return err
 		}
 		vu := &vpnv1alpha1.VpnUser{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 			Spec: vpnv1alpha1.VpnUserSpec{
-				VpnServerID:       serverIDs(n)[i/usersPerServer],
+				VpnServerID:       server(i),
 				Description:       "bench",
 				PasswordSecretRef: vpnv1alpha1.SecretKeyReference{Name: name},
 			},
@@ -610,14 +597,23 @@ func printTable(w io.Writer, results []*Result) {
 		_, _ = fmt.Fprintln(tw)
 	}
 	row("N", "goal", func(r *Result) string { return fmt.Sprint(r.N) })
-	row("rate-limited: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedSeconds) })
-	row("rate-limited: floor (2N/Q) seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedFloorSeconds) })
-	row("rate-limited: ratio to floor", fmt.Sprintf("<= %.2f", goalLimitedRatio), func(r *Result) string { return fmt.Sprintf("%.3f", r.LimitedRatio) })
-	row("rate-limited: 429 answers", "0", func(r *Result) string { return fmt.Sprint(r.Limited429) })
+	limited := func(f func(r *Result) string) func(r *Result) string {
+		return func(r *Result) string {
+			if r.LimitedSkipped != "" {
+				return "skipped"
+			}
+			return f(r)
+		}
+	}
+	row("rate-limited: seconds to all Ready", "", limited(func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedSeconds) }))
+	row("rate-limited: floor (2N/Q) seconds", "", limited(func(r *Result) string { return fmt.Sprintf("%.1f", r.LimitedFloorSeconds) }))
+	row("rate-limited: ratio to floor", fmt.Sprintf("<= %.2f (%.2f at %d)", goalLimitedRatio, goalLimitedRatioBigN, bigN),
+		limited(func(r *Result) string { return fmt.Sprintf("%.3f", r.LimitedRatio) }))
+	row("rate-limited: 429 answers", "0", limited(func(r *Result) string { return fmt.Sprint(r.Limited429) }))
 	row("unthrottled: concurrent reconciles", "", func(r *Result) string { return fmt.Sprint(r.Reconcilers) })
 	row("unthrottled: seconds to all Ready", "", func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledSeconds) })
 	row("unthrottled: seconds to create objects", "", func(r *Result) string { return fmt.Sprintf("%.2f", r.CreateSeconds) })
-	row("unthrottled: ratio (median run)", fmt.Sprintf("<= %.1f", goalUnthrottledRatio), func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledRatio) })
+	row("unthrottled: ratio (median run)", fmt.Sprintf("<= %.1f (%.1f at %d)", goalUnthrottledRatio, goalUnthrottledRatioBigN, bigN), func(r *Result) string { return fmt.Sprintf("%.2f", r.UnthrottledRatio) })
 	row("unthrottled: runs, lowest-highest ratio", "", func(r *Result) string {
 		if len(r.UnthrottledRatios) == 0 {
 			return ""
@@ -639,14 +635,65 @@ func printTable(w io.Writer, results []*Result) {
 	row("steady: GETs per user per period", fmt.Sprintf("<= %.2f", goalGetsPerPeriod), func(r *Result) string { return fmt.Sprintf("%.3f", r.GetsPerUserPerPeriod) })
 	row("steady: status writes", "0", func(r *Result) string { return fmt.Sprintf("%.0f", r.SteadyStatusWrites) })
 	row("steady: busiest second / mean", fmt.Sprintf("<= %d", goalBusiestSecond), func(r *Result) string { return fmt.Sprintf("%.2f", r.BusiestSecondRatio) })
-	row("operator RSS MiB (peak)", fmt.Sprintf("<= %d at 5000", goalRSSAt5000MiB), func(r *Result) string { return fmt.Sprintf("%.0f (%.0f)", r.RSSMiB, r.PeakRSSMiB) })
+	row("operator RSS MiB (peak)", fmt.Sprintf("<= %d", goalRSSMiB), func(r *Result) string { return fmt.Sprintf("%.0f (%.0f)", r.RSSMiB, r.PeakRSSMiB) })
 	row("operator Go heap in use MiB", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.HeapInuseMiB) })
 	row("operator CPU seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CPUSeconds) })
+	// Slopes between consecutive sizes: what one more user costs.
+	slope := func(f func(a, b *Result) float64) func(r *Result) string {
+		return func(r *Result) string {
+			i := slices.Index(results, r)
+			if i == 0 || results[i-1].N >= r.N {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", f(results[i-1], r))
+		}
+	}
+	perUser := func(a, b *Result, f func(r *Result) float64) float64 { return (f(b) - f(a)) / float64(b.N-a.N) }
+	row("RSS KiB per user (slope from previous N)", "", slope(func(a, b *Result) float64 {
+		return 1024 * perUser(a, b, func(r *Result) float64 { return r.RSSMiB })
+	}))
+	row("Go heap KiB per user (slope)", "", slope(func(a, b *Result) float64 {
+		return 1024 * perUser(a, b, func(r *Result) float64 { return r.HeapInuseMiB })
+	}))
+	row("CPU seconds per 1000 users (slope)", "", slope(func(a, b *Result) float64 {
+		return 1000 * perUser(a, b, func(r *Result) float64 { return r.CPUSeconds })
+	}))
+	row("cached objects KiB per user (floor MiB)", "", func(r *Result) string {
+		if r.Cache == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.2f (%.1f)", (r.Cache.VpnUserGoBytes+r.Cache.SecretMetaGoBytes)/1024, r.Cache.FloorMiB)
+	})
 	_ = tw.Flush()
 	for _, r := range results {
 		if r.BigSecrets > 0 {
 			_, _ = fmt.Fprintf(w, "Secret data not cached: %d Secrets of 512 KiB (%.0f MiB): operator RSS %.0f -> %.0f MiB (growth %.1f%% of their size)\n",
 				r.BigSecrets, r.BigSecretsMiB, r.RSSBeforeBigMiB, r.RSSAfterBigMiB, 100*r.RSSGrowthBigRatio)
 		}
+	}
+}
+
+// printSkipped names the runs that flags skipped.
+func printSkipped(w io.Writer, opts options, out *output) {
+	var skipped []string
+	for _, r := range out.Results {
+		if r.LimitedSkipped != "" {
+			skipped = append(skipped, fmt.Sprintf("the rate-limited run at N=%d (%s)", r.N, r.LimitedSkipped))
+		}
+	}
+	switch {
+	case opts.skipLimited:
+		skipped = append(skipped, "the rate-limited run at half the rate (-skip-limited)")
+	case opts.halfN == 0:
+		skipped = append(skipped, "the rate-limited run at half the rate (-half-n=0)")
+	}
+	switch {
+	case opts.restartN == 0:
+		skipped = append(skipped, "the restart and failover phases (-restart-n=0)")
+	case opts.skipFailover:
+		skipped = append(skipped, "the failover phase (-skip-failover)")
+	}
+	if len(skipped) > 0 {
+		_, _ = fmt.Fprintf(w, "\nSkipped: %s.\n", strings.Join(skipped, "; "))
 	}
 }

@@ -345,3 +345,37 @@ func TestChartValues(t *testing.T) {
 		}
 	}
 }
+
+// TestChartGoMemLimit checks the value goMemLimit: the container's memory limit by
+// default, a Go byte count as given, nothing when empty, and a Kubernetes quantity
+// (which Go cannot read) refused at render time.
+func TestChartGoMemLimit(t *testing.T) {
+	root, helm, _ := tools(t)
+	deployment := "Deployment/" + release + "-controller-manager"
+	goMemLimit := func(extra ...string) map[string]any {
+		t.Helper()
+		c := containers(t, renderChart(t, root, helm, extra...)[deployment])[0]
+		env, _ := c["env"].([]any)
+		for _, e := range env {
+			if m := e.(map[string]any); m["name"] == "GOMEMLIMIT" {
+				return m
+			}
+		}
+		return nil
+	}
+	ref, _ := yaml.Marshal(goMemLimit())
+	if !strings.Contains(string(ref), "resource: limits.memory") {
+		t.Errorf("by default GOMEMLIMIT must come from limits.memory:\n%s", ref)
+	}
+	if got := goMemLimit("--set", "goMemLimit=230MiB"); got == nil || got["value"] != "230MiB" {
+		t.Errorf("goMemLimit=230MiB: GOMEMLIMIT = %v", got)
+	}
+	if got := goMemLimit("--set", "goMemLimit=", "--set", "defaultCredentials=none"); got != nil {
+		t.Errorf("goMemLimit empty: GOMEMLIMIT = %v, want none", got)
+	}
+	cmd := exec.Command(helm, "template", release, chartDir, "--set", "goMemLimit=256Mi")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "goMemLimit must be") {
+		t.Errorf("goMemLimit=256Mi: err=%v, output:\n%s", err, out)
+	}
+}

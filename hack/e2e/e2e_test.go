@@ -483,10 +483,26 @@ func (s *suite) reconcileNow(t *testing.T) {
 	s.ready(t, "alice")
 }
 
-// nameConflict: a second VpnUser for a cloud name already taken reports NameConflict, and
-// deleting it must not delete the other's cloud user.
+// nameConflict: a VpnUser for a cloud name someone made in the console reports
+// NameConflict, and a second VpnUser for a user another VpnUser manages reports
+// AlreadyManaged; deleting either must not touch the other's cloud user.
 func (s *suite) nameConflict(t *testing.T) {
+	var console struct {
+		ID string `json:"id"`
+	}
+	if err := s.fake.do(http.MethodPost, "/_fake/users", map[string]string{"name": "console-carol", "password": "Console-Passw0rd"}, &console); err != nil {
+		t.Fatalf("creating a user in the fake's console: %v", err)
+	}
 	s.apply(t, `
+apiVersion: vpn.huaweicloud.io/v1alpha1
+kind: VpnUser
+metadata:
+  name: console-carol
+spec:
+  vpnServerId: `+vpnapitest.DefaultServerID+`
+  passwordSecretRef:
+    name: grace-password
+---
 apiVersion: vpn.huaweicloud.io/v1alpha1
 kind: VpnUser
 metadata:
@@ -497,12 +513,24 @@ spec:
   passwordSecretRef:
     name: grace-password
 `)
-	s.reason(t, "alice-again", "NameConflict")
-	capture(t, s.kubectl, "alice-again", "stalled-name-conflict.yaml")
+	s.reason(t, "console-carol", "NameConflict")
+	capture(t, s.kubectl, "console-carol", "stalled-name-conflict.yaml")
+	s.reason(t, "alice-again", "AlreadyManaged")
+	capture(t, s.kubectl, "alice-again", "stalled-already-managed.yaml")
 	alice := s.cloudUser(t, "alice")
-	s.kubectl.must("delete", "vpnuser", "alice-again", "-n", ns, "--timeout=60s")
+	s.kubectl.must("delete", "vpnuser", "alice-again", "console-carol", "-n", ns, "--timeout=60s")
 	if got := s.cloudUser(t, "alice"); got.ID != alice.ID {
-		t.Fatalf("deleting the conflicting VpnUser touched alice's cloud user")
+		t.Fatalf("deleting the second claimant touched alice's cloud user")
+	}
+	if got := s.cloudUser(t, "console-carol"); got.ID != console.ID {
+		t.Fatalf("deleting the conflicting VpnUser touched the console's user")
+	}
+	if ok, err := s.fake.passwordIs(console.ID, "Console-Passw0rd"); err != nil || !ok {
+		t.Fatalf("the console user's password changed (%v)", err)
+	}
+	// The console's user is the console's to delete.
+	if err := s.fake.do(http.MethodDelete, "/_fake/users/"+console.ID, nil, nil); err != nil {
+		t.Fatalf("deleting the console's user: %v", err)
 	}
 }
 

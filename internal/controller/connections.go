@@ -32,8 +32,7 @@ import (
 // and kube-apiserver serves each connection's streams through one loop. Left shared, the
 // informers' watch streams queue behind the reconcilers' writes on that loop: under a
 // burst of creates the operator learnt of new VpnUsers late, and most of its work came
-// after the burst instead of alongside it (the figures are in the README's section
-// "Scale and resilience"). So the cache (lists and watches) and the client
+// after the burst instead of alongside it (the figures are in hack/bench/README.md). So the cache (lists and watches) and the client
 // (writes) each get a connection of their own, and the rest (uncached Secret reads,
 // Events, leader election, discovery) keeps the shared one: three connections in all.
 //

@@ -481,11 +481,15 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 	if err != nil {
 		return err
 	}
+	recorder, err := controller.NewEventRecorder(mgr, "vpnuser-controller")
+	if err != nil {
+		return err
+	}
 	if err := (&controller.VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Clouds:                  clouds,
-		Recorder:                mgr.GetEventRecorder("vpnuser-controller"),
+		Recorder:                recorder,
 		SyncPeriod:              cloud.syncPeriod,
 		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
 		AdoptionNamespaces:      adoption,

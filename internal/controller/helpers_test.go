@@ -167,13 +167,16 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		retry = *opts.retry
 	}
 
+	recorder, err := NewEventRecorder(mgr, "vpnuser-controller")
+	Expect(err).NotTo(HaveOccurred())
+
 	ctx, cancel := context.WithCancel(context.Background())
 	op.cancel = cancel
 	r := &VpnUserReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Clouds:                  clouds,
-		Recorder:                op.events.wrap(mgr.GetEventRecorder("vpnuser-controller")),
+		Recorder:                op.events.wrap(recorder),
 		SyncPeriod:              opts.syncPeriod,
 		MaxConcurrentReconciles: 2,
 		Retry:                   retry,

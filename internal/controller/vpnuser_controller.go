@@ -52,7 +52,7 @@ type VpnUserReconciler struct {
 	APIReader client.Reader
 	// Clouds gives the cloud client that serves a VpnUser.
 	Clouds CloudClients
-	// Recorder emits the events of VpnUsers (mgr.GetEventRecorder).
+	// Recorder emits the events of VpnUsers (NewEventRecorder).
 	Recorder events.EventRecorder
 	// SyncPeriod is how often each cloud user is read back; the reads of all users are
 	// spread evenly over it. 0 means DefaultSyncPeriod. The annotation sync-period
@@ -208,7 +208,7 @@ func (r *VpnUserReconciler) report(ctx context.Context, s *scope, o *outcome) (c
 	vu := s.vu
 	if o.state == stateDeferred {
 		s.deferred = true
-		r.mem.turns.Store(keyOf(vu), time.Now().Add(o.result.RequeueAfter))
+		r.mem.turns.store(keyOf(vu), time.Now().Add(o.result.RequeueAfter))
 		logf.FromContext(ctx).V(1).Info("Deferred to its turn in the project's queue", "after", o.result.RequeueAfter)
 		return o.result, o.err
 	}
@@ -250,10 +250,10 @@ func (r *VpnUserReconciler) syncPeriodOf(vu *vpnv1alpha1.VpnUser) time.Duration 
 	period, problem := objectSyncPeriod(value, r.SyncPeriod, cmp.Or(r.minObjectSyncPeriod, MinObjectSyncPeriod))
 	key := keyOf(vu)
 	if problem == "" {
-		r.mem.badAnnotations.Delete(key)
+		r.mem.badAnnotations.delete(key)
 		return period
 	}
-	if last, seen := r.mem.badAnnotations.Swap(key, value); !seen || last != value {
+	if last, seen := r.mem.badAnnotations.swap(key, value); !seen || last != value {
 		r.event(vu, corev1.EventTypeWarning, vpnv1alpha1.ReasonInvalidAnnotation, actionReconcile, "%s", problem)
 	}
 	return period

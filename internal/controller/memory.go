@@ -37,13 +37,13 @@ type memory struct {
 	secretReads secretReads
 	// badAnnotations holds, per VpnUser, the unusable sync-period value last reported, so
 	// that each bad value gets one event rather than one per reconcile.
-	badAnnotations sync.Map // types.NamespacedName -> string
+	badAnnotations keyed[string]
 	// turns holds the time of the turn the rate limiter gave a VpnUser's deferred call:
 	// the reconcile at that time is served, not deferred again.
-	turns sync.Map // types.NamespacedName -> time.Time
+	turns keyed[time.Time]
 	// settled holds, for a VpnUser whose last reconcile left it Ready, when its next
 	// periodic observation is due (see quiet.go).
-	settled sync.Map // types.NamespacedName -> settledUntil
+	settled keyed[settledUntil]
 }
 
 func newMemory(now func() time.Time) (*memory, error) {
@@ -63,20 +63,20 @@ func (m *memory) forget(key types.NamespacedName) {
 	m.schedule.forget(key)
 	m.written.forget(key)
 	m.secretReads.forget(key)
-	m.badAnnotations.Delete(key)
-	m.turns.Delete(key)
-	m.settled.Delete(key)
+	m.badAnnotations.delete(key)
+	m.turns.delete(key)
+	m.settled.delete(key)
 	m.passwords.forget(key)
 }
 
 // turnOf tells whether the VpnUser key comes back at (or after) the turn it was given,
 // and forgets the turn then.
 func (m *memory) turnOf(key types.NamespacedName, now time.Time) bool {
-	v, ok := m.turns.Load(key)
-	if !ok || now.Before(v.(time.Time).Add(-turnEarly)) {
+	v, ok := m.turns.load(key)
+	if !ok || now.Before(v.Add(-turnEarly)) {
 		return false
 	}
-	m.turns.CompareAndDelete(key, v)
+	m.turns.deleteIf(key, func(t time.Time) bool { return t.Equal(v) })
 	return true
 }
 
@@ -86,12 +86,64 @@ const turnEarly = 50 * time.Millisecond
 
 // entries counts what is kept, over all VpnUsers.
 func (m *memory) entries() int {
-	n := m.schedule.len() + m.passwords.len() + syncMapLen(&m.written.m) + syncMapLen(&m.secretReads.m)
-	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns) + syncMapLen(&m.settled)
+	n := m.schedule.len() + m.passwords.len() + m.written.m.len() + m.secretReads.m.len()
+	return n + m.badAnnotations.len() + m.turns.len() + m.settled.len()
 }
 
-func syncMapLen(m *sync.Map) int {
-	n := 0
-	m.Range(func(any, any) bool { n++; return true })
-	return n
+// keyed maps VpnUsers to a small value each; safe for concurrent use; the zero value is
+// empty. A map under a mutex, not a sync.Map: a sync.Map puts each key and each value in
+// an allocation of its own, behind a node of its own (about 150 bytes an entry, where
+// this takes the key, the value and the map's slack), and 10,000 VpnUsers have several.
+type keyed[V any] struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]V
+}
+
+func (k *keyed[V]) load(key types.NamespacedName) (V, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return v, ok
+}
+
+func (k *keyed[V]) store(key types.NamespacedName, v V) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[types.NamespacedName]V{}
+	}
+	k.m[key] = v
+}
+
+// swap stores v and returns the value it replaces, if any.
+func (k *keyed[V]) swap(key types.NamespacedName, v V) (previous V, loaded bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[types.NamespacedName]V{}
+	}
+	previous, loaded = k.m[key]
+	k.m[key] = v
+	return previous, loaded
+}
+
+func (k *keyed[V]) delete(key types.NamespacedName) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, key)
+}
+
+// deleteIf deletes the value of key if it is still one that same says is the same.
+func (k *keyed[V]) deleteIf(key types.NamespacedName, same func(V) bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if v, ok := k.m[key]; ok && same(v) {
+		delete(k.m, key)
+	}
+}
+
+func (k *keyed[V]) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.m)
 }

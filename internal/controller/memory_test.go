@@ -46,9 +46,11 @@ func TestMemoryForgetEmptiesEverything(t *testing.T) {
 		m.passwords.applied(userRef{key: key, uid: vu.UID}, vpnapi.NewSecret("Password-A1"))
 		m.written.record(vu)
 		m.secretReads.read(key, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pw", UID: "s", ResourceVersion: "1"}})
-		m.badAnnotations.Store(key, "7x")
+		m.badAnnotations.store(key, "7x")
+		m.turns.store(key, now)
+		m.settled.store(key, settledUntil{due: now})
 	}
-	if got, want := m.entries(), 5*len(users); got != want {
+	if got, want := m.entries(), 7*len(users); got != want {
 		t.Fatalf("entries = %d; want %d: a part of the memory is not counted", got, want)
 	}
 	for _, vu := range users {

@@ -17,7 +17,6 @@ limitations under the License.
 package controller
 
 import (
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -43,7 +42,7 @@ const (
 // finalizer patch then conflicts, or a create is sent again (harmless, with the same
 // token, but a wasted call and write).
 type ownWrites struct {
-	m   sync.Map // types.NamespacedName -> ownWrite
+	m   keyed[ownWrite]
 	now func() time.Time
 }
 
@@ -57,7 +56,7 @@ func newOwnWrites(now func() time.Time) *ownWrites { return &ownWrites{now: now}
 
 // record notes a write whose answer is vu.
 func (w *ownWrites) record(vu *vpnv1alpha1.VpnUser) {
-	w.m.Store(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name},
+	w.m.store(types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name},
 		ownWrite{uid: vu.UID, rv: vu.ResourceVersion, at: w.now()})
 }
 
@@ -65,18 +64,17 @@ func (w *ownWrites) record(vu *vpnv1alpha1.VpnUser) {
 // once the cache has caught up (or after staleCacheMaxWait) the record is dropped.
 func (w *ownWrites) behind(vu *vpnv1alpha1.VpnUser) bool {
 	key := types.NamespacedName{Namespace: vu.Namespace, Name: vu.Name}
-	v, ok := w.m.Load(key)
+	last, ok := w.m.load(key)
 	if !ok {
 		return false
 	}
-	last := v.(ownWrite)
 	if last.uid == vu.UID && w.now().Sub(last.at) < staleCacheMaxWait {
 		if cmp, err := resourceversion.CompareResourceVersion(vu.ResourceVersion, last.rv); err == nil && cmp < 0 {
 			return true
 		}
 	}
-	w.m.CompareAndDelete(key, last)
+	w.m.deleteIf(key, func(w ownWrite) bool { return w == last })
 	return false
 }
 
-func (w *ownWrites) forget(key types.NamespacedName) { w.m.Delete(key) }
+func (w *ownWrites) forget(key types.NamespacedName) { w.m.delete(key) }

@@ -56,12 +56,11 @@ const dueEarly = 100 * time.Millisecond
 // operator just started, and the observation takes its place in the period).
 func (r *VpnUserReconciler) quiet(ctx context.Context, vu *vpnv1alpha1.VpnUser, period time.Duration) (ctrl.Result, bool) {
 	if !vu.DeletionTimestamp.IsZero() || !r.complete(ctx, vu) {
-		r.mem.settled.Delete(keyOf(vu))
+		r.mem.settled.delete(keyOf(vu))
 		return ctrl.Result{}, false
 	}
 	now := time.Now()
-	if v, ok := r.mem.settled.Load(keyOf(vu)); ok {
-		until := v.(settledUntil)
+	if until, ok := r.mem.settled.load(keyOf(vu)); ok {
 		switch {
 		case until.credentials != r.credentialsVersion(ctx, vu):
 			return ctrl.Result{}, false
@@ -84,7 +83,7 @@ func (r *VpnUserReconciler) quiet(ctx context.Context, vu *vpnv1alpha1.VpnUser, 
 // settle records that a reconcile left vu Ready, with its next observation after wait (0:
 // none); unsettle, that it did not.
 func (r *VpnUserReconciler) settle(ctx context.Context, vu *vpnv1alpha1.VpnUser, wait time.Duration) {
-	r.mem.settled.Store(keyOf(vu), settledUntil{due: time.Now().Add(wait), periodic: wait > 0,
+	r.mem.settled.store(keyOf(vu), settledUntil{due: time.Now().Add(wait), periodic: wait > 0,
 		credentials: r.credentialsVersion(ctx, vu)})
 }
 
@@ -109,7 +108,7 @@ func secretMetadata() *metav1.PartialObjectMetadata {
 	return secret
 }
 
-func (r *VpnUserReconciler) unsettle(vu *vpnv1alpha1.VpnUser) { r.mem.settled.Delete(keyOf(vu)) }
+func (r *VpnUserReconciler) unsettle(vu *vpnv1alpha1.VpnUser) { r.mem.settled.delete(keyOf(vu)) }
 
 // complete tells whether vu's status says it all: Ready published for this generation,
 // the cloud user known, nothing pending, the reconcile request handled and, for a managed

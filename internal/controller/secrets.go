@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"sync"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
@@ -116,7 +115,7 @@ func (r *VpnUserReconciler) vpnUsersForSecret(ctx context.Context, secret client
 // secretReads remembers, for each VpnUser, the version of its password Secret that its
 // last reconcile read (see secretHandler).
 type secretReads struct {
-	m sync.Map // types.NamespacedName (VpnUser) -> secretVersion
+	m keyed[secretVersion] // by VpnUser
 }
 
 type secretVersion struct {
@@ -131,16 +130,16 @@ func versionOf(secret client.Object) secretVersion {
 
 // read notes that the VpnUser key read secret.
 func (s *secretReads) read(key types.NamespacedName, secret client.Object) {
-	s.m.Store(key, versionOf(secret))
+	s.m.store(key, versionOf(secret))
 }
 
 // has tells whether the VpnUser key has read this version of secret.
 func (s *secretReads) has(key types.NamespacedName, secret client.Object) bool {
-	v, ok := s.m.Load(key)
-	return ok && v.(secretVersion) == versionOf(secret)
+	v, ok := s.m.load(key)
+	return ok && v == versionOf(secret)
 }
 
-func (s *secretReads) forget(key types.NamespacedName) { s.m.Delete(key) }
+func (s *secretReads) forget(key types.NamespacedName) { s.m.delete(key) }
 
 // quiet returns ctx with a logger that drops everything, for reading a Secret: client-go
 // logs the bodies of requests and responses through the context's logger at high

@@ -35,6 +35,8 @@ import (
 // answers 404 for the server, which proves the signature and the project.
 const probeServerID = "00000000-0000-0000-0000-000000000000"
 
+const schemeHTTPS = "https"
+
 // maxClockSkewText is MaxClockSkew in words.
 const maxClockSkewText = "15 minutes"
 
@@ -60,7 +62,7 @@ func (r *run) checkEndpoint(ctx context.Context) Result {
 	shown := u.Scheme + "://" + u.Host
 	port := u.Port()
 	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+		port = map[string]string{schemeHTTPS: "443", "http": "80"}[u.Scheme]
 	}
 	var stages []string
 	var proxy *url.URL
@@ -83,7 +85,7 @@ func (r *run) checkEndpoint(ctx context.Context) Result {
 	if err != nil {
 		res.Status, res.Detail = StatusFail, shown+": HTTP: "+oneLine(err.Error())
 		res.Fix = "the endpoint accepts connections but does not answer HTTP: check --vpn-endpoint (and the proxy)"
-		if u.Scheme == "https" && proxy != nil {
+		if u.Scheme == schemeHTTPS && proxy != nil {
 			res.Fix += "; a proxy that intercepts TLS needs its CA: mount it and point SSL_CERT_FILE at it"
 		}
 		return res
@@ -91,7 +93,7 @@ func (r *run) checkEndpoint(ctx context.Context) Result {
 	r.endpointOK = true
 	res.Status = StatusOK
 	res.Detail = fmt.Sprintf("%s answers (%s; HTTP %d in %s)", shown, strings.Join(stages, ", "), status,
-		elapsed.Round(time.Millisecond))
+		max(elapsed.Round(time.Millisecond), time.Millisecond))
 	return res
 }
 
@@ -118,7 +120,7 @@ func (r *run) dialEndpoint(ctx context.Context, u *url.URL, port string, stages 
 	}
 	defer func() { _ = conn.Close() }()
 	*stages = append(*stages, "TCP")
-	if u.Scheme != "https" {
+	if u.Scheme != schemeHTTPS {
 		return nil
 	}
 	cfg := r.o.Transport.TLSClientConfig.Clone()
@@ -156,8 +158,10 @@ func (r *run) getEndpoint(ctx context.Context, u *url.URL) (status int, elapsed 
 	elapsed = r.o.Now().Sub(start)
 	_ = resp.Body.Close()
 	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-		// Date is truncated to the second: the cloud's time was within the next second.
-		r.serverDate, r.dateRTT = d.Add(time.Second/2), elapsed
+		// Date is truncated to the second: the cloud's time was within the next second,
+		// about half the round trip before the answer arrived.
+		r.serverDate = d.Add(time.Second / 2)
+		r.localDate = start.Add(elapsed / 2)
 	}
 	return resp.StatusCode, elapsed, nil
 }
@@ -342,13 +346,12 @@ func (r *run) checkServer(context.Context) Result {
 }
 
 // clockSkew is how far the local clock is ahead of the cloud's (negative: behind), from
-// the Date of the endpoint's answer, corrected by half the round trip.
+// the Date of the endpoint's answer.
 func (r *run) clockSkew() (time.Duration, bool) {
 	if r.serverDate.IsZero() {
 		return 0, false
 	}
-	local := r.o.Now().Add(-r.dateRTT / 2)
-	return local.Sub(r.serverDate), true
+	return r.localDate.Sub(r.serverDate), true
 }
 
 // checkClock compares the local clock with the cloud's: beyond 15 minutes the cloud

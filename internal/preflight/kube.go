@@ -45,6 +45,12 @@ var managerRole []byte
 // leader election reads it.
 const defaultPodNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
+// Details and hints that several checks give.
+const (
+	needsKubeAPI = "needs the Kubernetes API"
+	runAgain     = "run the preflight again"
+)
+
 // leaderElectionRules are what controller-runtime's leader election does in its
 // namespace: a Lease (get, create, update) and a core Event when leadership changes
 // (config/rbac/leader_election_role.yaml).
@@ -135,7 +141,7 @@ func (r *run) checkKubeAPI(ctx context.Context) Result {
 func (r *run) checkCRD(context.Context) Result {
 	res := Result{Check: CheckCRD}
 	if r.rest == nil {
-		res.Status, res.Detail = StatusSkip, "needs the Kubernetes API"
+		res.Status, res.Detail = StatusSkip, needsKubeAPI
 		return res
 	}
 	cs, err := kubernetes.NewForConfig(r.rest)
@@ -146,7 +152,7 @@ func (r *run) checkCRD(context.Context) Result {
 	gv := vpnv1alpha1.GroupVersion.String()
 	list, err := cs.Discovery().ServerResourcesForGroupVersion(gv)
 	if err != nil && !apierrors.IsNotFound(err) {
-		res.Status, res.Detail, res.Fix = StatusFail, "discovery of "+gv+": "+oneLine(err.Error()), "run the preflight again"
+		res.Status, res.Detail, res.Fix = StatusFail, "discovery of "+gv+": "+oneLine(err.Error()), runAgain
 		return res
 	}
 	if err == nil {
@@ -168,7 +174,7 @@ func (r *run) checkCRD(context.Context) Result {
 func (r *run) checkPermissions(ctx context.Context) Result {
 	res := Result{Check: CheckPermissions}
 	if r.rest == nil {
-		res.Status, res.Detail = StatusSkip, "needs the Kubernetes API"
+		res.Status, res.Detail = StatusSkip, needsKubeAPI
 		return res
 	}
 	rules, err := ManagerRules()
@@ -183,22 +189,25 @@ func (r *run) checkPermissions(ctx context.Context) Result {
 	} else {
 		where = "in the namespaces " + strings.Join(namespaces, ", ")
 	}
-	var asked int
+	var asked, missed int
 	var missing []string
 	for _, ns := range namespaces {
 		m, n, err := r.review(ctx, ns, permissions(rules))
 		if err != nil {
 			res.Status, res.Detail = StatusFail, "cannot ask the API server: "+oneLine(err.Error())
-			res.Fix = "run the preflight again"
+			res.Fix = runAgain
 			return res
 		}
 		asked += n
-		missing = append(missing, m...)
+		missed += len(m)
+		if len(m) > 0 {
+			missing = append(missing, describeMissing(ns, m, n))
+		}
 	}
-	if len(missing) > 0 {
+	if missed > 0 {
 		res.Status = StatusFail
-		res.Detail = fmt.Sprintf("%d of %d permissions missing%s: %s", len(missing), asked, r.asUser(),
-			strings.Join(missing, ", "))
+		res.Detail = fmt.Sprintf("%d of %d permissions missing%s: %s", missed, asked, r.asUser(),
+			strings.Join(missing, "; "))
 		res.Fix = "bind the manager role (config/rbac/role.yaml; the chart's manager RBAC) to the operator's " +
 			"ServiceAccount with a ClusterRoleBinding, or with a RoleBinding in each watched namespace"
 		return res
@@ -215,7 +224,7 @@ func (r *run) checkLeaderElection(ctx context.Context) Result {
 		res.Status, res.Detail = StatusSkip, "--leader-elect is off"
 		return res
 	case r.rest == nil:
-		res.Status, res.Detail = StatusSkip, "needs the Kubernetes API"
+		res.Status, res.Detail = StatusSkip, needsKubeAPI
 		return res
 	}
 	ns := r.o.LeaderElectionNamespace
@@ -235,10 +244,11 @@ func (r *run) checkLeaderElection(ctx context.Context) Result {
 	missing, n, err := r.review(ctx, ns, permissions(leaderElectionRules))
 	switch {
 	case err != nil:
-		res.Status, res.Detail, res.Fix = StatusFail, "cannot ask the API server: "+oneLine(err.Error()), "run the preflight again"
+		res.Status, res.Detail, res.Fix = StatusFail, "cannot ask the API server: "+oneLine(err.Error()), runAgain
 	case len(missing) > 0:
 		res.Status = StatusFail
-		res.Detail = fmt.Sprintf("%d of %d permissions missing%s: %s", len(missing), n, r.asUser(), strings.Join(missing, ", "))
+		res.Detail = fmt.Sprintf("%d of %d permissions missing%s: %s", len(missing), n, r.asUser(),
+			describeMissing(ns, missing, n))
 		res.Fix = "bind the leader-election Role (config/rbac/leader_election_role.yaml) to the operator's " +
 			"ServiceAccount in " + ns
 	default:
@@ -254,8 +264,21 @@ func (r *run) asUser() string {
 	return " for " + r.user
 }
 
+// describeMissing lists the permissions missing in namespace ns ("" cluster-wide) of
+// those asked: "in ns: verb resource, ...", or "in ns: all 12" when none is granted.
+func describeMissing(ns string, missing []string, asked int) string {
+	where := "cluster-wide"
+	if ns != "" {
+		where = "in " + ns
+	}
+	if len(missing) == asked && asked > 1 {
+		return fmt.Sprintf("%s: all %d", where, asked)
+	}
+	return where + ": " + strings.Join(missing, ", ")
+}
+
 // review asks for each permission in namespace ns ("" cluster-wide) and returns those
-// denied, as "verb resource in ns".
+// denied, as "verb resource".
 func (r *run) review(ctx context.Context, ns string, perms []permission) (missing []string, asked int, err error) {
 	cs, err := kubernetes.NewForConfig(r.rest)
 	if err != nil {
@@ -272,11 +295,7 @@ func (r *run) review(ctx context.Context, ns string, perms []permission) (missin
 			return nil, 0, err
 		}
 		if !got.Status.Allowed {
-			m := p.String()
-			if ns != "" {
-				m += " in " + ns
-			}
-			missing = append(missing, m)
+			missing = append(missing, p.String())
 		}
 	}
 	return missing, len(perms), nil

@@ -149,10 +149,11 @@ type run struct {
 	// secrets are the values no line may show: the keys and the token.
 	secrets []string
 
-	// Set by the endpoint check: whether the endpoint answered, and its Date.
+	// Set by the endpoint check: whether the endpoint answered, the time its Date gives
+	// and the local time then.
 	endpointOK bool
 	serverDate time.Time
-	dateRTT    time.Duration
+	localDate  time.Time
 	// Set by the credentials check: the client, its project and the signed call's error.
 	client    *vpnapi.Client
 	projectID string

@@ -46,22 +46,23 @@ func runPreflight(operatorFlags *flag.FlagSet, args []string, mgr *managerOption
 	operatorFlags.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	serverID := fs.String("preflight-server-id", getenv(preflight.EnvServerID),
 		"A VPN server to check (its users are listed, read-only); defaults to $"+preflight.EnvServerID+".")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	parseErr := fs.Parse(args)
+	if parseErr != nil {
+		if errors.Is(parseErr, flag.ErrHelp) {
 			fs.SetOutput(out)
 			_, _ = fmt.Fprintf(out, "Usage: manager preflight [flags]: check the installation with the operator's flags "+
 				"and environment; one line per check, exit status 1 when one fails.\n")
 			fs.PrintDefaults()
 			return 0
 		}
-		preflight.Print(out, []preflight.Result{{Check: preflight.CheckFlags, Status: preflight.StatusFail,
-			Detail: err.Error(), Fix: "manager preflight takes the operator's flags; see manager preflight --help"}})
-		return 1
 	}
 	// client-go and controller-runtime log nothing the lines below do not say.
 	ctrl.SetLogger(logr.Discard())
 
-	flagsErr := errors.Join(cloud.validate(), mgr.validate())
+	flagsErr := parseErr
+	if flagsErr == nil {
+		flagsErr = errors.Join(cloud.validate(), mgr.validate())
+	}
 	if fs.NArg() > 0 {
 		flagsErr = errors.Join(flagsErr, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}

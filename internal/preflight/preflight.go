@@ -186,7 +186,7 @@ func Run(ctx context.Context, o Options) []Result {
 	r := &run{o: o}
 	if o.FlagsError != nil {
 		r.add(Result{Check: CheckFlags, Status: StatusFail, Detail: oneLine(o.FlagsError.Error()),
-			Fix: "correct the flags named (see manager --help)"})
+			Fix: "correct the flags named (manager preflight --help lists them)"})
 		for _, c := range []string{CheckEndpoint, CheckCredentials, CheckProject, CheckServer, CheckClock,
 			CheckKubeAPI, CheckCRD, CheckPermissions, CheckLeaderElection} {
 			r.skip(c, "the flags are not valid")

@@ -19,6 +19,7 @@ package preflight
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -120,7 +122,8 @@ func (r *run) checkKubeAPI(ctx context.Context) Result {
 		res.Status, res.Detail, res.Fix = StatusFail, oneLine(err.Error()), "correct the kubeconfig"
 		return res
 	}
-	version, err := cs.Discovery().ServerVersion()
+	var version k8sversion.Info
+	err = getJSON(ctx, cs, "/version", &version)
 	if err != nil {
 		res.Status, res.Detail = StatusFail, "the API server "+cfg.Host+" does not answer: "+oneLine(err.Error())
 		res.Fix = "check the kubeconfig's server and credentials, or the pod's network to the API server"
@@ -137,8 +140,18 @@ func (r *run) checkKubeAPI(ctx context.Context) Result {
 	return res
 }
 
+// getJSON reads a discovery document of the API server (a path such as /version) into v,
+// within ctx.
+func getJSON(ctx context.Context, cs *kubernetes.Clientset, path string, v any) error {
+	raw, err := cs.Discovery().RESTClient().Get().AbsPath(path).Do(ctx).Raw()
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
 // checkCRD looks for the VpnUser resource in the API server's discovery.
-func (r *run) checkCRD(context.Context) Result {
+func (r *run) checkCRD(ctx context.Context) Result {
 	res := Result{Check: CheckCRD}
 	if r.rest == nil {
 		res.Status, res.Detail = StatusSkip, needsKubeAPI
@@ -150,7 +163,8 @@ func (r *run) checkCRD(context.Context) Result {
 		return res
 	}
 	gv := vpnv1alpha1.GroupVersion.String()
-	list, err := cs.Discovery().ServerResourcesForGroupVersion(gv)
+	var list metav1.APIResourceList
+	err = getJSON(ctx, cs, "/apis/"+gv, &list)
 	if err != nil && !apierrors.IsNotFound(err) {
 		res.Status, res.Detail, res.Fix = StatusFail, "discovery of "+gv+": "+oneLine(err.Error()), runAgain
 		return res

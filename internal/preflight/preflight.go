@@ -208,7 +208,11 @@ func (r *run) timed(ctx context.Context, check func(context.Context) Result) Res
 	cctx, cancel := context.WithTimeout(ctx, r.o.CheckTimeout)
 	defer cancel()
 	res := check(cctx)
-	if res.Status == StatusFail && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case res.Status != StatusFail:
+	case ctx.Err() != nil:
+		res.Detail += fmt.Sprintf(" (the preflight's %s were spent)", r.o.Timeout)
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
 		res.Detail += fmt.Sprintf(" (the check took longer than %s)", r.o.CheckTimeout)
 	}
 	return res

@@ -36,6 +36,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -423,6 +424,34 @@ func TestCheckTimeout(t *testing.T) {
 	expect(t, by, CheckCredentials, StatusFail, "took longer than 300ms")
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the preflight took %s with a check timeout of 300ms", d)
+	}
+
+	// The whole preflight has a budget too: once spent, the checks left fail at once.
+	cfg, _ := kube(t)
+	o.CheckTimeout, o.Timeout = 5*time.Second, 400*time.Millisecond
+	o.RESTConfig = as(cfg, unique(t, "operator"))
+	start = time.Now()
+	by, _ = preflight(t, o)
+	expect(t, by, CheckCredentials, StatusFail, "the preflight's 400ms were spent")
+	expect(t, by, CheckKubeAPI, StatusFail, "the preflight's 400ms were spent")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the preflight took %s with a budget of 400ms", d)
+	}
+}
+
+// The CRD check tells a group the API server does not serve (a 404) from other errors.
+func TestCRDNotServed(t *testing.T) {
+	cfg, _ := kube(t)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list metav1.APIResourceList
+	if err := getJSON(context.Background(), cs, "/apis/nothing.example.com/v1", &list); !apierrors.IsNotFound(err) {
+		t.Errorf("an unserved group: %v, want a 404", err)
+	}
+	if err := getJSON(context.Background(), cs, "/apis/vpn.huaweicloud.io/v1alpha1", &list); err != nil || len(list.APIResources) == 0 {
+		t.Errorf("the CRD's group: %v, %d resources", err, len(list.APIResources))
 	}
 }
 

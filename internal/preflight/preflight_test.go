@@ -274,6 +274,19 @@ func TestWrongSecretKey(t *testing.T) {
 	expect(t, by, CheckClock, StatusOK)
 }
 
+// A cloud that echoes the keys and the token in its message has them replaced.
+func TestEchoedSecretsAreScrubbed(t *testing.T) {
+	opts := vpnapitest.DefaultOptions()
+	token := "SecurityTokenNeverToBePrinted0003"
+	opts.Projects[0].SecurityToken = token
+	fake := vpnapitest.NewServer(opts)
+	t.Cleanup(fake.Close)
+	fake.InjectFault(vpnapitest.Fault{Operation: vpnapi.OpList, Status: http.StatusUnauthorized,
+		Message: "key " + vpnapitest.DefaultAccessKey + " secret " + vpnapitest.DefaultSecretKey + " token " + token})
+	by, _ := preflight(t, cloudOptions(fake.URL, map[string]string{vpnapi.EnvSecurityToken: token}), token)
+	expect(t, by, CheckCredentials, StatusFail, "a temporary key with a security token", "401", "[redacted]")
+}
+
 func TestCredentialsMissing(t *testing.T) {
 	fake := newFake(t)
 	o := cloudOptions(fake.URL, nil)

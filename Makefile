@@ -33,6 +33,8 @@ manifests: controller-gen crd-ref-docs ## Generate the CRD, RBAC and the API ref
 	@# The Helm chart carries copies of the generated CRD and RBAC rules (hack/chartcheck fails when they drift).
 	cp config/crd/bases/vpn.huaweicloud.io_vpnusers.yaml config/helm/vpnuser-operator/crds/
 	cp config/rbac/role.yaml config/helm/vpnuser-operator/files/manager-role.yaml
+	@# manager preflight checks these rules with SelfSubjectAccessReviews (it embeds this copy).
+	cp config/rbac/role.yaml internal/preflight/manager-role.yaml
 	"$(CRD_REF_DOCS)" --log-level=ERROR --source-path=./api --config=hack/crd-ref-docs.yaml --renderer=markdown \
 		--output-path=api/v1alpha1/reference.md
 

@@ -529,6 +529,10 @@ func main() {
 	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
+	// manager preflight [flags]: check the installation with the operator's flags, and exit.
+	if len(os.Args) > 1 && os.Args[1] == preflightCommand {
+		os.Exit(runPreflight(flag.CommandLine, os.Args[2:], &mgrOpts, &cloud, os.Getenv, ctrl.GetConfig, os.Stdout))
+	}
 	flag.Parse()
 
 	// One line for all the problems of the flags.

@@ -52,13 +52,19 @@ pids+=($!)
 wait_for_file "$work/fakecloud.env" 30 "the fake cloud" "$work/fakecloud.log"
 fake=$(cat "$work/fakecloud.url")
 
-echo "demo: starting the operator (bin/manager) against $fake"
 # The fake cloud's demo credentials, as the operator would read them from a Secret.
 # shellcheck disable=SC1091
 . "$work/fakecloud.env"
 export HUAWEICLOUD_SDK_REGION=ap-southeast-1
-setsid "$bin/manager" --vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 \
-  --metrics-bind-address 0 >"$work/operator.log" 2>&1 &
+operator_flags=(--vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 0)
+
+echo "demo: checking the installation first (bin/manager preflight, with the operator's flags)"
+if ! "$bin/manager" preflight "${operator_flags[@]}" --preflight-server-id "$FAKECLOUD_SERVER_ID"; then
+  echo "demo: the preflight found a problem (FAIL above); starting the operator anyway" >&2
+fi
+
+echo "demo: starting the operator (bin/manager) against $fake"
+setsid "$bin/manager" "${operator_flags[@]}" >"$work/operator.log" 2>&1 &
 pids+=($!)
 
 echo "demo: applying config/samples with kubectl"

@@ -3,6 +3,7 @@ package vpnapi
 import (
 	"errors"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -35,6 +36,13 @@ func CheckEndpoint(endpoint string, allowInsecure bool) (warning string, err err
 	}
 	return "the endpoint uses http:// to a host that is not a loopback address (" + AllowInsecureEndpointFlag +
 		" is set): passwords and security tokens travel in clear over the network", nil
+}
+
+// EndpointURL is the base URL a Client of region and endpoint (Config.Region and
+// Config.Endpoint) sends its requests to, checked as New checks it; no message quotes the
+// endpoint. It lets a caller probe the endpoint (preflight) before making a Client.
+func EndpointURL(region, endpoint string) (*url.URL, error) {
+	return endpointURL(region, endpoint)
 }
 
 // isLoopbackHost reports whether host (a URL's host name, without port or brackets) is

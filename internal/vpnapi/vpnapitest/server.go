@@ -186,6 +186,9 @@ func (s *Server) Close() {
 
 // ServeHTTP implements http.Handler: the API under /v5/ and the admin API under /_fake/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The Date of every answer is the cloud's clock, shifted by ShiftClock, as a cloud
+	// whose clock is off would send it (net/http would send the machine's).
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	if strings.HasPrefix(r.URL.Path, "/_fake/") {
 		s.admin.ServeHTTP(w, r)
 		return

@@ -167,7 +167,9 @@ type keylessState struct {
 	temps     map[string]*tempCred // by access key
 	iamTokens map[string]iamToken  // by X-Subject-Token
 	mdTokens  map[string]time.Time // metadata session tokens: their expiry
-	stats     KeylessStats
+	// oldPodTokens are pod identity tokens rotated out, still valid until their time.
+	oldPodTokens map[string]time.Time
+	stats        KeylessStats
 }
 
 // tempCred is a temporary credential issued by a keyless source.
@@ -198,7 +200,8 @@ type KeylessStats struct {
 func newKeylessState(k Keyless) keylessState {
 	st := keylessState{
 		temps: map[string]*tempCred{}, iamTokens: map[string]iamToken{}, mdTokens: map[string]time.Time{},
-		stats: KeylessStats{Issued: map[string]int{}, Refused: map[string]int{}},
+		oldPodTokens: map[string]time.Time{},
+		stats:        KeylessStats{Issued: map[string]int{}, Refused: map[string]int{}},
 	}
 	st.apply(k)
 	return st
@@ -446,7 +449,7 @@ func (s *Server) podIdentity(r *http.Request, _ []byte) kres {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.kl.settings
-	if subtle.ConstantTimeCompare([]byte(got), []byte(k.PodIdentityToken)) != 1 {
+	if !s.podTokenValidLocked(got) {
 		return agentError(http.StatusUnauthorized, "PodIdentity.InvalidToken", "the service account token is not valid")
 	}
 	ak, c, res := s.issueLocked(SourcePodIdentity, seconds(k.PodIdentityLifetime))
@@ -464,6 +467,42 @@ func (s *Server) podIdentity(r *http.Request, _ []byte) kres {
 		},
 	}}
 }
+
+// podTokenValidLocked reports whether the agent accepts tok: the current token, or one
+// rotated out whose grace has not run out; s.mu is held.
+func (s *Server) podTokenValidLocked(tok string) bool {
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.kl.settings.PodIdentityToken)) == 1 {
+		return true
+	}
+	now := s.now()
+	for old, until := range s.kl.oldPodTokens {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(old)) == 1 && now.Before(until) {
+			return true
+		}
+	}
+	return false
+}
+
+// RotatePodIdentityToken makes tok the agent's token; the previous one stays valid for
+// grace, as a projected ServiceAccount token stays valid for a while after the kubelet
+// rewrites the file.
+func (s *Server) RotatePodIdentityToken(tok string, grace time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for old, until := range s.kl.oldPodTokens {
+		if !now.Before(until) {
+			delete(s.kl.oldPodTokens, old)
+		}
+	}
+	if grace > 0 {
+		s.kl.oldPodTokens[s.kl.settings.PodIdentityToken] = now.Add(grace)
+	}
+	s.kl.settings.PodIdentityToken = tok
+}
+
+// NewPodIdentityToken makes a random token for RotatePodIdentityToken.
+func NewPodIdentityToken() string { return "pit-" + randomString(tokenAlphabet, 60) }
 
 // iamIDToken exchanges an OIDC ID token for an (unscoped or project-scoped) IAM token.
 func (s *Server) iamIDToken(r *http.Request, body []byte) kres {

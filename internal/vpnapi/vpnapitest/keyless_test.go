@@ -557,3 +557,22 @@ func TestKeylessValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestPodIdentityTokenRotation: after a rotation the old token works for the grace only.
+func TestPodIdentityTokenRotation(t *testing.T) {
+	fake := keylessFake(t, vpnapitest.Keyless{PodIdentityToken: "old"})
+	next := vpnapitest.NewPodIdentityToken()
+	fake.RotatePodIdentityToken(next, 10*time.Second)
+	for _, tok := range []string{"old", next} {
+		if a := podIdentity(t, fake, tok); a.status != http.StatusOK {
+			t.Fatalf("%s in grace: %d", tok, a.status)
+		}
+	}
+	fake.ShiftClock(11 * time.Second)
+	if a := podIdentity(t, fake, "old"); a.status != http.StatusUnauthorized {
+		t.Fatalf("old token after grace: %d", a.status)
+	}
+	if a := podIdentity(t, fake, next); a.status != http.StatusOK {
+		t.Fatalf("new token: %d", a.status)
+	}
+}

@@ -335,7 +335,8 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	call := Call{Method: r.Method, Path: r.URL.Path, Operation: op, Time: s.now().UTC()}
 	body, bad := readRequestBody(r)
 	var res kres
-	switch f := s.takeNamedFault(op); {
+	f := s.takeNamedFault(op)
+	switch {
 	case bad != nil:
 		res = kres{status: bad.status, code: bad.code, json: codeBody(bad.code, bad.msg)}
 	case f != nil:
@@ -360,6 +361,12 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	call.Status, call.Code = res.status, res.code
 	if res.status >= 400 && res.code == "" {
 		call.Code = strconv.Itoa(res.status)
+	}
+	if f != nil && f.LoseResponse {
+		call.Code = "dropped"
+		s.record(call)
+		abort(w)
+		return
 	}
 	s.record(call)
 	w.Header().Set("X-Request-Id", s.requestID())

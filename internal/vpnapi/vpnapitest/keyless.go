@@ -341,9 +341,7 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 		res = kres{status: bad.status, code: bad.code, json: codeBody(bad.code, bad.msg)}
 	case f != nil:
 		if !s.pause(r.Context(), f.Latency) || f.DropConnection {
-			call.Code = "dropped"
-			s.record(call)
-			abort(w)
+			s.dropKeyless(w, call)
 			return
 		}
 		if f.Status != 0 {
@@ -363,9 +361,7 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 		call.Code = strconv.Itoa(res.status)
 	}
 	if f != nil && f.LoseResponse {
-		call.Code = "dropped"
-		s.record(call)
-		abort(w)
+		s.dropKeyless(w, call)
 		return
 	}
 	s.record(call)
@@ -380,6 +376,13 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(res.status)
 	_, _ = w.Write([]byte(res.text))
+}
+
+// dropKeyless logs call as dropped and closes the connection without an answer.
+func (s *Server) dropKeyless(w http.ResponseWriter, call Call) {
+	call.Code = "dropped"
+	s.record(call)
+	abort(w)
 }
 
 func (s *Server) keylessHandler(op string) func(*http.Request, []byte) kres {

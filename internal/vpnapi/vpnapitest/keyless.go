@@ -328,6 +328,8 @@ type kres struct {
 	json   any
 	text   string
 	code   string
+	// accessKey signed the call (the project list), for the call log.
+	accessKey string
 }
 
 // serveKeyless serves one call of a keyless endpoint: read, fault, answer, record.
@@ -356,7 +358,7 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	default:
 		res = s.keylessHandler(op)(r, body)
 	}
-	call.Status, call.Code = res.status, res.code
+	call.Status, call.Code, call.AccessKey = res.status, res.code, res.accessKey
 	if res.status >= 400 && res.code == "" {
 		call.Code = strconv.Itoa(res.status)
 	}
@@ -645,8 +647,9 @@ func (s *Server) iamProjects(r *http.Request, body []byte) kres {
 	if auth, err := vpnapi.ParseAuthorization(r.Header.Get(vpnapi.HeaderAuthorization)); err == nil {
 		keys, _ = s.keyPair(auth.AccessKey)
 	}
-	if _, res := s.authenticate(r, body, keys.projectID); res != nil {
-		return kres{status: res.status, code: res.code, json: codeBody(res.code, res.msg)}
+	ak, res := s.authenticate(r, body, keys.projectID)
+	if res != nil {
+		return kres{status: res.status, code: res.code, json: codeBody(res.code, res.msg), accessKey: ak}
 	}
 	projects := []map[string]any{}
 	if name := r.URL.Query().Get(keyName); name == "" || name == DefaultRegion {
@@ -655,7 +658,8 @@ func (s *Server) iamProjects(r *http.Request, body []byte) kres {
 			"is_domain": false, "parent_id": DefaultDomainID, "description": "",
 		})
 	}
-	return kres{status: http.StatusOK, json: map[string]any{"projects": projects, "links": map[string]any{"self": IAMProjectsPath}}}
+	return kres{status: http.StatusOK, accessKey: ak,
+		json: map[string]any{"projects": projects, "links": map[string]any{"self": IAMProjectsPath}}}
 }
 
 // metadataToken issues a metadata session token for X-Metadata-Token-Ttl-Seconds.

@@ -762,7 +762,7 @@ func (s *Server) forgetLocked(now time.Time) {
 	}
 }
 
-// tempKeyPair finds an issued temporary credential; s.mu is held.
+// tempKeyPairLocked finds an issued temporary credential; s.mu is held.
 func (s *Server) tempKeyPairLocked(ak string) (keyPair, bool) {
 	c := s.kl.temps[ak]
 	if c == nil {

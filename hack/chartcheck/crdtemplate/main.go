@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Command crdtemplate writes the chart's templates/crd.yaml from the CRDs that
 // controller-gen generated (make manifests runs it):
 //

@@ -141,6 +141,7 @@ helm-lint: helm ## Lint the operator's Helm chart and the example chart of VpnUs
 	"$(HELM)" lint --strict config/helm/vpnuser-operator
 	"$(HELM)" lint --strict config/helm/vpnuser-operator --set credentials.create=true \
 		--set credentials.accessKey=AK --set credentials.secretKey=SK --set credentials.projectId=0123456789abcdef0123456789abcdef
+	"$(HELM)" lint --strict config/helm/vpnuser-operator -f hack/chartcheck/testdata/every-option-values.yaml
 	"$(HELM)" lint --strict config/samples/chart
 
 .PHONY: chart-check

@@ -33,7 +33,7 @@ func runHealth(t *testing.T, script string, obj map[string]any) (status, message
 	L := newSandbox(t)
 	defer L.Close()
 	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(script); err != nil {
+	if err := doCompiled(L, script); err != nil {
 		t.Fatalf("the health check failed to run (Argo CD would show Unknown): %v", err)
 	}
 	ret, ok := L.Get(-1).(*lua.LTable)

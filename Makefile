@@ -145,8 +145,8 @@ helm-lint: helm ## Lint the operator's Helm chart and the example chart of VpnUs
 	"$(HELM)" lint --strict config/samples/chart
 
 .PHONY: chart-check
-chart-check: manifests helm kustomize ## Fail when the Helm chart drifts from config/default (renders both with the real tools).
-	CHARTCHECK_REQUIRE_TOOLS=1 go test -count=1 ./hack/chartcheck/ ./config/argocd/
+chart-check: manifests helm kustomize controlplane ## Fail when the Helm chart drifts from config/default (renders both with the real tools); install, upgrade and uninstall it with helm on a local control plane.
+	KUBEBUILDER_ASSETS="$(K8S_BIN)" CHARTCHECK_REQUIRE_TOOLS=1 go test -count=1 ./hack/chartcheck/ ./config/argocd/
 
 .PHONY: test-e2e
 test-e2e: build localcluster fakecloud controlplane helm kustomize ## End to end: the built operator, local control plane, fake cloud, real kubectl and helm.

@@ -140,14 +140,18 @@ spec:
 `
 
 // TestChartCRDLifecycle installs, upgrades and uninstalls the chart with the real helm on
-// a local control plane: the CRD comes with the release, helm upgrade applies a changed
+// a local control plane: the CRD comes with the release, helm test creates its preflight
+// Pod in a namespace that enforces the restricted Pod Security Standard, helm upgrade applies a changed
 // CRD (no manual kubectl apply), helm uninstall keeps it and its VpnUsers (crds.keep), and
 // the same release installs again over the kept CRD; with crds.keep=false uninstall
 // deletes it.
 func TestChartCRDLifecycle(t *testing.T) {
 	c := startCluster(t)
 	ns := "vpnuser-operator-system"
-	install := []string{"-n", ns, "--create-namespace", "--set", "credentials.existingSecret=cloud-keys"}
+	install := []string{"-n", ns, "--set", "credentials.existingSecret=cloud-keys"}
+	// The namespace enforces the restricted Pod Security Standard, as config/default's does.
+	c.must(c.kubectl, "create", "namespace", ns)
+	c.must(c.kubectl, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 
 	// crds.keep=false: uninstall takes the CRD with it.
 	c.must(c.helm, append([]string{"install", "gone", chartDir, "--set", "crds.keep=false"}, install...)...)
@@ -171,6 +175,17 @@ func TestChartCRDLifecycle(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("creating a VpnUser: %v\n%s", err, out)
 	}
+
+	// helm test creates the preflight Pod: the API server and its restricted Pod Security
+	// admission accept it. Nothing runs pods here (no kubelet), so helm test itself times out.
+	if out, err := c.run(c.helm, "test", "vpn", "-n", ns, "--timeout", "3s"); err == nil {
+		t.Errorf("helm test succeeded without a kubelet to run its Pod:\n%s", out)
+	}
+	args := c.must(c.kubectl, "get", "pod", "vpn-vpnuser-operator-preflight", "-n", ns, "-o", "jsonpath={.spec.containers[0].args}")
+	if !strings.HasPrefix(args, `["preflight",`) {
+		t.Errorf("the preflight Pod's args: %s", args)
+	}
+	t.Logf("helm test created the preflight Pod in a restricted namespace, args %s", args)
 
 	// helm upgrade to a chart whose CRD changed applies the change.
 	c.must(c.helm, append([]string{"upgrade", "vpn", changedChart(t, c.root)}, install...)...)

@@ -128,6 +128,30 @@ func changedChart(t *testing.T, root string) string {
 	return dst
 }
 
+// crdsDirChart is the chart as 0.1.0 laid it out: the generated CRD in crds/, which Helm
+// installs once and never upgrades, and no templates/crd.yaml.
+func crdsDirChart(t *testing.T, root string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "vpnuser-operator")
+	if out, err := exec.Command("cp", "-r", filepath.Join(root, chartDir), dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying the chart: %v\n%s", err, out)
+	}
+	if err := os.Remove(filepath.Join(dst, "templates", "crd.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	crd, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", crdFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dst, "crds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "crds", crdFile), crd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 const aVpnUser = `apiVersion: vpn.huaweicloud.io/v1alpha1
 kind: VpnUser
 metadata:
@@ -140,7 +164,8 @@ spec:
 `
 
 // TestChartCRDLifecycle installs, upgrades and uninstalls the chart with the real helm on
-// a local control plane: the CRD comes with the release, helm test creates its preflight
+// a local control plane: a release of the 0.1.0 layout (CRD in crds/) upgrades to it with
+// --take-ownership once, as the README says, and the CRD then belongs to the release, helm test creates its preflight
 // Pod in a namespace that enforces the restricted Pod Security Standard, helm upgrade applies a changed
 // CRD (no manual kubectl apply), helm uninstall keeps it and its VpnUsers (crds.keep), and
 // the same release installs again over the kept CRD; with crds.keep=false uninstall
@@ -163,17 +188,17 @@ func TestChartCRDLifecycle(t *testing.T) {
 		t.Fatal("crds.keep=false: the CRD is still there a minute after helm uninstall")
 	}
 
-	// The default: the CRD is installed, labelled as the release's and kept.
-	c.must(c.helm, append([]string{"install", "vpn", chartDir}, install...)...)
+	// A release of chart 0.1.0, whose CRD came from crds/ (not the release's: helm never
+	// upgraded it), upgrades once with --take-ownership, as the README says; after that
+	// the CRD is the release's, labelled as such and kept.
+	c.must(c.helm, append([]string{"install", "vpn", crdsDirChart(t, c.root)}, install...)...)
+	if out, err := c.run(c.helm, append([]string{"upgrade", "vpn", chartDir}, install...)...); err == nil {
+		t.Fatalf("helm upgrade took over the CRD of crds/ without --take-ownership:\n%s", out)
+	}
+	c.must(c.helm, append([]string{"upgrade", "vpn", chartDir, "--take-ownership"}, install...)...)
 	if out := c.must(c.kubectl, "get", "crd", crdName, "-o",
 		`jsonpath={.metadata.annotations.helm\.sh/resource-policy} {.metadata.labels.app\.kubernetes\.io/managed-by}`); out != "keep Helm" {
-		t.Errorf("the installed CRD: resource policy and managed-by = %q, want \"keep Helm\"", out)
-	}
-	cmd := exec.Command(c.kubectl, "apply", "-f", "-")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(c.home, "kubeconfig"))
-	cmd.Stdin = strings.NewReader(aVpnUser)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("creating a VpnUser: %v\n%s", err, out)
+		t.Errorf("the CRD after the upgrade: resource policy and managed-by = %q, want \"keep Helm\"", out)
 	}
 
 	// helm test creates the preflight Pod: the API server and its restricted Pod Security
@@ -186,6 +211,14 @@ func TestChartCRDLifecycle(t *testing.T) {
 		t.Errorf("the preflight Pod's args: %s", args)
 	}
 	t.Logf("helm test created the preflight Pod in a restricted namespace, args %s", args)
+
+	// A VpnUser, which must outlive the release.
+	cmd := exec.Command(c.kubectl, "apply", "-f", "-")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(c.home, "kubeconfig"))
+	cmd.Stdin = strings.NewReader(aVpnUser)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("creating a VpnUser: %v\n%s", err, out)
+	}
 
 	// helm upgrade to a chart whose CRD changed applies the change.
 	c.must(c.helm, append([]string{"upgrade", "vpn", changedChart(t, c.root)}, install...)...)

@@ -3,30 +3,17 @@
 -- Runs in Argo CD's default Lua sandbox: only the base functions, package and table are
 -- open (no string, no math), so it uses nothing but comparisons and "..".
 --
---   Healthy      Ready is True for the current generation.
---   Suspended    Ready is False with reason Paused (annotation vpn.huaweicloud.io/paused).
---   Degraded     Stalled is True, or Ready is False with a reason that needs a person
---                (bad password or spec, name taken, credentials refused, server gone).
---   Progressing  anything else: no status yet, a generation not yet observed, waiting for
---                a Secret, the cloud busy or throttling, deletion under way.
-
-local terminal = {
-  InvalidPassword = true,
-  PasswordRejected = true,
-  InvalidSpec = true,
-  NameConflict = true,
-  CloudAuthFailed = true,
-  ServerNotFound = true,
-}
-
-local function condition(conditions, type)
-  for _, c in ipairs(conditions) do
-    if c.type == type then
-      return c
-    end
-  end
-  return nil
-end
+-- It reads a VpnUser as kstatus does (sigs.k8s.io/cli-utils: Helm's --wait, Flux), in the
+-- same order, so that Argo CD and helm --wait agree (health_kstatus_test.go checks it):
+--   Suspended    the annotation vpn.huaweicloud.io/paused is "true": at once, before the
+--                operator reports the pause (or while it is down), since it is the
+--                user's stated intent. kstatus has no such status.
+--   Progressing  being deleted (kstatus Terminating), status.observedGeneration behind
+--                the generation, Reconciling True, Ready False or Unknown (kstatus
+--                InProgress); no condition at all yet (kstatus Current: it cannot tell).
+--   Degraded     Stalled True (kstatus Failed): the password, the spec, the name, the
+--                credentials or the server need a person.
+--   Healthy      Ready True (kstatus Current).
 
 -- "Reason: message", or whichever of the two is set.
 local function describe(c)
@@ -41,79 +28,72 @@ local function describe(c)
   if reason ~= "" then
     return reason
   end
-  return c.type .. " is " .. (c.status or "Unknown")
+  return (c.type or "Condition") .. " is " .. (c.status or "Unknown")
 end
 
--- A condition is about the current spec when it carries no observedGeneration or the
--- object's generation.
-local function current(c, generation)
-  return c.observedGeneration == nil or generation == nil or c.observedGeneration == generation
-end
-
-local hs = {}
-local generation = obj.metadata.generation
-local status = obj.status
-
-if status == nil or status.conditions == nil or #status.conditions == 0 then
-  if obj.metadata.deletionTimestamp ~= nil then
-    return { status = "Progressing", message = "Deleting" }
+local function condition(conditions, type)
+  for _, c in ipairs(conditions) do
+    if c.type == type then
+      return c
+    end
   end
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to report status"
-  return hs
+  return nil
 end
 
-local ready = condition(status.conditions, "Ready")
-local stalled = condition(status.conditions, "Stalled")
-local reconciling = condition(status.conditions, "Reconciling")
+local metadata = obj.metadata or {}
+local annotations = metadata.annotations or {}
+local status = obj.status or {}
+local conditions = status.conditions or {}
+local ready = condition(conditions, "Ready")
 
-if obj.metadata.deletionTimestamp ~= nil then
-  hs.status = "Progressing"
+if annotations["vpn.huaweicloud.io/paused"] == "true" then
+  if ready ~= nil and ready.status == "False" and ready.reason == "Paused" then
+    return { status = "Suspended", message = describe(ready) }
+  end
+  return { status = "Suspended", message = "Paused by the annotation vpn.huaweicloud.io/paused; the operator has not reported it yet" }
+end
+
+if metadata.deletionTimestamp ~= nil then
   if ready ~= nil and ready.status == "False" then
-    hs.message = "Deleting the cloud user: " .. describe(ready)
-  else
-    hs.message = "Deleting the cloud user"
+    return { status = "Progressing", message = "Deleting the cloud user: " .. describe(ready) }
   end
-  return hs
+  return { status = "Progressing", message = "Deleting the cloud user" }
 end
 
-if ready ~= nil and ready.status == "False" and ready.reason == "Paused" then
-  hs.status = "Suspended"
-  hs.message = describe(ready)
-  return hs
+if #conditions == 0 then
+  return { status = "Progressing", message = "Waiting for the operator to report status" }
 end
 
-if stalled ~= nil and stalled.status == "True" and current(stalled, generation) then
-  hs.status = "Degraded"
-  hs.message = describe(stalled)
-  return hs
-end
-
-if ready ~= nil and ready.status == "False" and terminal[ready.reason] and current(ready, generation) then
-  hs.status = "Degraded"
-  hs.message = describe(ready)
-  return hs
-end
-
+local generation = metadata.generation
 local observed = status.observedGeneration
-local observedCurrent = generation == nil or observed == generation
-
-if ready ~= nil and ready.status == "True" and observedCurrent and current(ready, generation) then
-  hs.status = "Healthy"
-  hs.message = describe(ready)
-  return hs
+if generation ~= nil and observed ~= nil and observed ~= generation then
+  -- The operator records observedGeneration once it is done with a spec: while it waits
+  -- (a Secret, the cloud) its conditions of this generation tell why.
+  if ready ~= nil and ready.status == "False" and ready.observedGeneration == generation then
+    return { status = "Progressing", message = describe(ready) }
+  end
+  return { status = "Progressing", message = "Waiting for the operator to observe generation " .. tostring(generation) }
 end
 
-hs.status = "Progressing"
-if ready ~= nil and ready.status == "False" and current(ready, generation) then
-  hs.message = describe(ready)
-elseif reconciling ~= nil and reconciling.status == "True" and current(reconciling, generation) then
-  hs.message = describe(reconciling)
-elseif generation ~= nil and not observedCurrent then
-  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
-elseif ready ~= nil then
-  hs.message = describe(ready)
-else
-  hs.message = "Waiting for the Ready condition"
+-- The first Reconciling or Stalled condition that is True decides, as in kstatus.
+for _, c in ipairs(conditions) do
+  if c.type == "Reconciling" and c.status == "True" then
+    return { status = "Progressing", message = describe(c) }
+  end
+  if c.type == "Stalled" and c.status == "True" then
+    return { status = "Degraded", message = describe(c) }
+  end
 end
-return hs
+
+for _, c in ipairs(conditions) do
+  if c.type == "Ready" then
+    if c.status == "True" then
+      return { status = "Healthy", message = describe(c) }
+    end
+    if c.status == "False" or c.status == "Unknown" then
+      return { status = "Progressing", message = describe(c) }
+    end
+  end
+end
+
+return { status = "Progressing", message = "Waiting for the Ready condition" }

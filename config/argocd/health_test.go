@@ -1,12 +1,10 @@
 package argocd
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"sigs.k8s.io/yaml"
@@ -28,30 +26,14 @@ var validStatus = map[string]bool{
 	"Healthy": true, "Progressing": true, "Degraded": true, "Suspended": true, "Missing": true, "Unknown": true,
 }
 
-// runHealth runs the script like Argo CD's default sandbox (util/lua in Argo CD v3):
-// SkipOpenLibs, then only package, base and table; a one-second limit; the object as
-// the global obj.
+// runHealth runs the script in Argo CD's sandbox (newSandbox) with the object as the
+// global obj, and returns what it returned.
 func runHealth(t *testing.T, script string, obj map[string]any) (status, message string) {
 	t.Helper()
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	L := newSandbox(t)
 	defer L.Close()
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{
-		{lua.LoadLibName, lua.OpenPackage},
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-	} {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	L.SetContext(ctx)
 	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(script); err != nil {
+	if err := doCompiled(L, script); err != nil {
 		t.Fatalf("the health check failed to run (Argo CD would show Unknown): %v", err)
 	}
 	ret, ok := L.Get(-1).(*lua.LTable)
@@ -177,27 +159,5 @@ func TestHealthOddObjects(t *testing.T) {
 				t.Errorf("got %s %q, want Progressing with a message", status, message)
 			}
 		})
-	}
-}
-
-// The argocd-cm snippet carries the same script as health.lua.
-func TestConfigMapSnippet(t *testing.T) {
-	data, err := os.ReadFile("argocd-cm-patch.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cm struct {
-		Data map[string]string `json:"data"`
-	}
-	if err := yaml.Unmarshal(data, &cm); err != nil {
-		t.Fatal(err)
-	}
-	const key = "resource.customizations.health.vpn.huaweicloud.io_VpnUser"
-	got, ok := cm.Data[key]
-	if !ok {
-		t.Fatalf("argocd-cm-patch.yaml has no data.%s", key)
-	}
-	if got != readScript(t) {
-		t.Errorf("data.%s in argocd-cm-patch.yaml differs from health.lua: copy it again", key)
 	}
 }

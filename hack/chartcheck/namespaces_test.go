@@ -90,7 +90,7 @@ func TestChartWatchNamespaces(t *testing.T) {
 	} {
 		t.Run(strings.Join(values, " "), func(t *testing.T) {
 			objs := objectList(t, run(t, root, helm, append([]string{"template", release, chartDir,
-				"--namespace", namespace, "--include-crds"}, values...)...))
+				"--namespace", namespace, "--skip-tests"}, values...)...))
 			roles, bindings := map[string]*unstructured.Unstructured{}, map[string]*unstructured.Unstructured{}
 			clusterRoles := map[string]*unstructured.Unstructured{}
 			var boundToSA []string

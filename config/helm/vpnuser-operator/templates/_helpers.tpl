@@ -39,8 +39,18 @@ app.kubernetes.io/name: {{ include "vpnuser-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The operator's ServiceAccount: serviceAccount.name, else "<fullname>-controller-manager"
+when the chart creates it, else "default".
+*/}}
 {{- define "vpnuser-operator.serviceAccountName" -}}
-{{ include "vpnuser-operator.fullname" . }}-controller-manager
+{{- if .Values.serviceAccount.name }}
+{{- .Values.serviceAccount.name }}
+{{- else if .Values.serviceAccount.create }}
+{{- include "vpnuser-operator.fullname" . }}-controller-manager
+{{- else }}
+{{- "default" }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret of HUAWEICLOUD_SDK_* keys. */}}
@@ -52,9 +62,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The image reference. */}}
+{{/* The image reference: repository@digest when image.digest is set, else repository:tag. */}}
 {{- define "vpnuser-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -265,6 +265,9 @@ type Result struct {
 	// Cost.
 	RSSMiB     float64 `json:"rssMiB"`
 	PeakRSSMiB float64 `json:"peakRssMiB"`
+	// AnonMiB and FileMiB split RSSMiB: anonymous memory, and the binary's mapped pages.
+	AnonMiB    float64 `json:"rssAnonMiB"`
+	FileMiB    float64 `json:"rssFileMiB"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// HeapInuseMiB is the Go heap in use (go_memstats_heap_inuse_bytes) when RSS is read;
 	// HeapProfile is the heap profile taken then, for go tool pprof.

@@ -147,6 +147,7 @@ func cost(ctx context.Context, e *env, opts options, r *Result) error {
 		return err
 	}
 	r.RSSMiB, r.PeakRSSMiB, r.CPUSeconds = mib(st.RSSBytes), mib(st.PeakRSSBytes), st.CPUSeconds
+	r.AnonMiB, r.FileMiB = mib(st.AnonBytes), mib(st.FileBytes)
 	heap, err := e.op.Metrics("go_memstats_heap_inuse_bytes", nil)
 	if err != nil {
 		return err
@@ -636,6 +637,7 @@ func printTable(w io.Writer, results []*Result) {
 	row("steady: status writes", "0", func(r *Result) string { return fmt.Sprintf("%.0f", r.SteadyStatusWrites) })
 	row("steady: busiest second / mean", fmt.Sprintf("<= %d", goalBusiestSecond), func(r *Result) string { return fmt.Sprintf("%.2f", r.BusiestSecondRatio) })
 	row("operator RSS MiB (peak)", fmt.Sprintf("<= %d", goalRSSMiB), func(r *Result) string { return fmt.Sprintf("%.0f (%.0f)", r.RSSMiB, r.PeakRSSMiB) })
+	row("  of which anonymous / the binary's pages MiB", "", func(r *Result) string { return fmt.Sprintf("%.0f / %.0f", r.AnonMiB, r.FileMiB) })
 	row("operator Go heap in use MiB", "", func(r *Result) string { return fmt.Sprintf("%.0f", r.HeapInuseMiB) })
 	row("operator CPU seconds", "", func(r *Result) string { return fmt.Sprintf("%.1f", r.CPUSeconds) })
 	// Slopes between consecutive sizes: what one more user costs.

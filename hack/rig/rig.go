@@ -251,7 +251,12 @@ func (o *Operator) Stop() {
 type ProcStats struct {
 	RSSBytes     int64
 	PeakRSSBytes int64
-	CPUSeconds   float64
+	// AnonBytes and FileBytes split RSSBytes: the process's own memory (the Go heap,
+	// stacks, the runtime's), and the pages of the binary it maps (shared and
+	// reclaimable page cache, which GOMEMLIMIT does not count).
+	AnonBytes  int64
+	FileBytes  int64
+	CPUSeconds float64
 }
 
 // Stats reads /proc for the operator's memory and CPU.
@@ -275,6 +280,10 @@ func (o *Operator) Stats() (ProcStats, error) {
 			st.RSSBytes = kb * 1024
 		case "VmHWM:":
 			st.PeakRSSBytes = kb * 1024
+		case "RssAnon:":
+			st.AnonBytes = kb * 1024
+		case "RssFile:":
+			st.FileBytes = kb * 1024
 		}
 	}
 	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))

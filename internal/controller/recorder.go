@@ -86,7 +86,7 @@ const (
 	eventQueueLength = 20000
 	// eventWriters is how many Events are written at once: enough for the API server's
 	// latency not to hold up the client's rate limit.
-	eventWriters = 8
+	eventWriters = 16
 )
 
 // NewEventRecorder returns a recorder of the Events reported by controller, added to mgr:

@@ -44,6 +44,9 @@ type memory struct {
 	// settled holds, for a VpnUser whose last reconcile left it Ready, when its next
 	// periodic observation is due (see quiet.go).
 	settled sync.Map // types.NamespacedName -> settledUntil
+	// readyFrom holds, for a VpnUser on its way to Ready, what started it and when (see
+	// metrics.go: vpnuser_time_to_ready_seconds).
+	readyFrom sync.Map // types.NamespacedName -> readyTrigger
 }
 
 func newMemory(now func() time.Time) (*memory, error) {
@@ -66,6 +69,7 @@ func (m *memory) forget(key types.NamespacedName) {
 	m.badAnnotations.Delete(key)
 	m.turns.Delete(key)
 	m.settled.Delete(key)
+	m.readyFrom.Delete(key)
 	m.passwords.forget(key)
 }
 
@@ -87,7 +91,7 @@ const turnEarly = 50 * time.Millisecond
 // entries counts what is kept, over all VpnUsers.
 func (m *memory) entries() int {
 	n := m.schedule.len() + m.passwords.len() + syncMapLen(&m.written.m) + syncMapLen(&m.secretReads.m)
-	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns) + syncMapLen(&m.settled)
+	return n + syncMapLen(&m.badAnnotations) + syncMapLen(&m.turns) + syncMapLen(&m.settled) + syncMapLen(&m.readyFrom)
 }
 
 func syncMapLen(m *sync.Map) int {

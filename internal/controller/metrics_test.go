@@ -105,6 +105,19 @@ var _ = Describe("Metrics", func() {
 		))
 	})
 
+	It("reports the fleet from a replica that is not the leader", func() {
+		startOperator(ns, cloud, operatorOptions{metrics: reg, leaderElection: true})
+		a := newVpnUser(ns, "standby-a")
+		apply(a, goodPassword)
+		eventuallyReady(a)
+		standby := prometheus.NewRegistry()
+		startOperator(ns, cloud, operatorOptions{metrics: standby, leaderElection: true})
+		Eventually(series(standby, "vpnuser_users")).Should(ConsistOf(sample{Labels: "ready=True,reason=Created", Value: 1}))
+		// It runs no reconcile: no memory of observations, no outcomes.
+		Expect(series(standby, "vpnuser_reconcile_outcomes_total")()).To(BeEmpty())
+		Expect(series(standby, "vpnuser_observation_oldest_age_seconds")()).To(BeEmpty())
+	})
+
 	It("tells the age of the oldest observation per sync period, which grows while the cloud does not answer", func() {
 		const period = 2 * time.Second
 		startOperator(ns, cloud, operatorOptions{metrics: reg, syncPeriod: period})
@@ -164,6 +177,19 @@ var _ = Describe("Metrics", func() {
 			"workqueue_depth", "rest_client_requests_total", "go_goroutines", "process_resident_memory_bytes"}
 		gatherers := prometheus.Gatherers{metrics.Registry, reg}
 		Eventually(func() []string { return familyNames(gatherers) }, 30*time.Second).Should(ContainElements(want))
+
+		By("showing no secret in any label")
+		mfs, err := gatherers.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					Expect(lp.GetValue()).NotTo(Or(ContainSubstring(goodPassword), ContainSubstring(rotatedPassword),
+						ContainSubstring(vpnapitest.DefaultSecretKey), ContainSubstring(vpnapitest.DefaultAccessKey)),
+						"%s{%s}", mf.GetName(), lp.GetName())
+				}
+			}
+		}
 
 		names := exportedNames(gatherers)
 		if *updateExported {

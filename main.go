@@ -339,6 +339,7 @@ type managerOptions struct {
 	kubeAPIQPS                                       float64
 	kubeAPIBurst                                     int
 	watchNamespaces                                  string
+	metricsPerObject                                 bool
 }
 
 func (o *managerOptions) bindFlags(fs *flag.FlagSet) {
@@ -366,6 +367,9 @@ func (o *managerOptions) bindFlags(fs *flag.FlagSet) {
 		"The namespaces whose VpnUsers (and Secrets) the operator serves, comma-separated, e.g. team-a,team-b; "+
 			"empty: every namespace. The operator then watches and reads nothing elsewhere, so Roles in these "+
 			"namespaces suffice.")
+	fs.BoolVar(&o.metricsPerObject, "metrics-per-object", false,
+		"Export vpnuser_user_info, one series per VpnUser (namespace, name, Ready status and reason); "+
+			"off by default, as its cardinality grows with the number of VpnUsers.")
 }
 
 // watchNamespaceList is --watch-namespaces: the namespaces, or nil for every namespace.
@@ -476,7 +480,7 @@ func (o *managerOptions) newManager() (ctrl.Manager, error) {
 }
 
 // setupReconcilers registers the VpnUser reconciler with mgr.
-func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions, cloudConfig vpnapi.Config) error {
+func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions, cloudConfig vpnapi.Config, perObject bool) error {
 	clouds, err := cloudClients(cloudConfig, mgr.GetAPIReader())
 	if err != nil {
 		return err
@@ -497,6 +501,8 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 		SyncPeriod:              cloud.syncPeriod,
 		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
 		AdoptionNamespaces:      adoption,
+		MetricsRegistry:         metrics.Registry,
+		MetricsPerObject:        perObject,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("creating the controller vpnuser: %w", err)
 	}
@@ -568,7 +574,7 @@ func main() {
 		fail(err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := setupReconcilers(ctx, mgr, cloud, cloudConfig); err != nil {
+	if err := setupReconcilers(ctx, mgr, cloud, cloudConfig, mgrOpts.metricsPerObject); err != nil {
 		fail(err)
 	}
 	if err := setupChecks(mgr); err != nil {

@@ -95,6 +95,7 @@ func TestEndToEnd(t *testing.T) {
 	s.step("serve metrics only to those allowed", s.checkMetrics)
 	s.step("apply config/samples and wait for Ready", s.applySamples)
 	s.step("wait for a missing Secret, then use it", s.missingSecret)
+	s.step("count the VpnUsers in vpnuser_users, scraped as Prometheus does", s.fleetGauge)
 	s.step("rotate a password", s.rotatePassword)
 	s.step("edit a description", s.editDescription)
 	s.step("pause and resume", s.pauseAndResume)

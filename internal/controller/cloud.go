@@ -118,10 +118,13 @@ var _ CloudClients = (*SecretClients)(nil)
 func (c *SecretClients) Limiter(accessKey, projectID string) *vpnapi.Limiter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.limiterLocked(accessKey + "/" + projectID)
+	return c.limiterLocked(accessKey, projectID)
 }
 
-func (c *SecretClients) limiterLocked(identity string) *vpnapi.Limiter {
+// limiterLocked returns the limiter of the credentials, made and bound to the metrics of
+// the project (so that its waits are counted before its first answer) the first time.
+func (c *SecretClients) limiterLocked(accessKey, projectID string) *vpnapi.Limiter {
+	identity := accessKey + "/" + projectID
 	if c.Config.QPS <= 0 {
 		return nil
 	}
@@ -131,6 +134,7 @@ func (c *SecretClients) limiterLocked(identity string) *vpnapi.Limiter {
 	l := c.limiters[identity]
 	if l == nil {
 		l = vpnapi.NewLimiter(c.Config.QPS, cmp.Or(c.Config.Burst, vpnapi.DefaultBurst), 0)
+		l.Instrument(c.Config.Metrics, projectID)
 		c.limiters[identity] = l
 	}
 	return l
@@ -183,7 +187,7 @@ func (c *SecretClients) clientOf(key types.NamespacedName, secret *corev1.Secret
 	}
 	cfg := c.Config
 	cfg.Credentials = vpnapi.StaticCredentials(creds)
-	cfg.Limiter = c.limiterLocked(creds.AccessKey + "/" + creds.ProjectID)
+	cfg.Limiter = c.limiterLocked(creds.AccessKey, creds.ProjectID)
 	if region != "" && cfg.Endpoint == "" {
 		cfg.Region = region
 	}

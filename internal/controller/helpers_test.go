@@ -27,6 +27,7 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -91,6 +92,12 @@ type operatorOptions struct {
 	// cloudQPS, when set, limits each set of credentials to this many calls per second
 	// (burst 1), as --cloud-qps does.
 	cloudQPS float64
+	// metrics, when set, gets the operator's metrics (the reconciler's and the cloud
+	// client's), with vpnuser_user_info when metricsPerObject is set.
+	metrics          prometheus.Registerer
+	metricsPerObject bool
+	// leaderElection runs the manager with leader election (a Lease in the namespace).
+	leaderElection bool
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
@@ -135,7 +142,11 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 			}
 			return interceptor.NewClient(c, op.counting(opts.refuseStatus)), nil
 		},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:                opts.leaderElection,
+		LeaderElectionID:              "vpnuser-operator-test",
+		LeaderElectionNamespace:       ns,
+		LeaderElectionReleaseOnCancel: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
@@ -150,6 +161,9 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		UserAgent:      "vpnuser-operator/test",
 		QPS:            opts.cloudQPS,
 		Burst:          1,
+	}
+	if opts.metrics != nil {
+		cloudConfig.Metrics = vpnapi.NewMetrics(opts.metrics)
 	}
 	clouds := &SecretClients{Reader: mgr.GetAPIReader(), Config: cloudConfig}
 	if !opts.noDefaultCredentials {
@@ -182,6 +196,8 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		Retry:                   retry,
 		minObjectSyncPeriod:     opts.minObjectSyncPeriod,
 		AdoptionNamespaces:      opts.adoptionNamespaces,
+		MetricsRegistry:         opts.metrics,
+		MetricsPerObject:        opts.metricsPerObject,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	op.reconciler = r

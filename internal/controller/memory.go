@@ -44,6 +44,9 @@ type memory struct {
 	// settled holds, for a VpnUser whose last reconcile left it Ready, when its next
 	// periodic observation is due (see quiet.go).
 	settled keyed[settledUntil]
+	// readyFrom holds, for a VpnUser on its way to Ready, what started it and when (see
+	// metrics.go: vpnuser_time_to_ready_seconds).
+	readyFrom keyed[readyTrigger]
 }
 
 func newMemory(now func() time.Time) (*memory, error) {
@@ -66,6 +69,7 @@ func (m *memory) forget(key types.NamespacedName) {
 	m.badAnnotations.delete(key)
 	m.turns.delete(key)
 	m.settled.delete(key)
+	m.readyFrom.delete(key)
 	m.passwords.forget(key)
 }
 
@@ -87,7 +91,7 @@ const turnEarly = 50 * time.Millisecond
 // entries counts what is kept, over all VpnUsers.
 func (m *memory) entries() int {
 	n := m.schedule.len() + m.passwords.len() + m.written.m.len() + m.secretReads.m.len()
-	return n + m.badAnnotations.len() + m.turns.len() + m.settled.len()
+	return n + m.badAnnotations.len() + m.turns.len() + m.settled.len() + m.readyFrom.len()
 }
 
 // keyed maps VpnUsers to a small value each; safe for concurrent use; the zero value is
@@ -125,6 +129,15 @@ func (k *keyed[V]) swap(key types.NamespacedName, v V) (previous V, loaded bool)
 	previous, loaded = k.m[key]
 	k.m[key] = v
 	return previous, loaded
+}
+
+// loadAndDelete deletes the value of key and returns it, if any.
+func (k *keyed[V]) loadAndDelete(key types.NamespacedName) (V, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	delete(k.m, key)
+	return v, ok
 }
 
 func (k *keyed[V]) delete(key types.NamespacedName) {

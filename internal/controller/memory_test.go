@@ -49,8 +49,9 @@ func TestMemoryForgetEmptiesEverything(t *testing.T) {
 		m.badAnnotations.store(key, "7x")
 		m.turns.store(key, now)
 		m.settled.store(key, settledUntil{due: now})
+		m.readyFrom.store(key, readyTrigger{kind: triggerCreate, at: now})
 	}
-	if got, want := m.entries(), 7*len(users); got != want {
+	if got, want := m.entries(), 8*len(users); got != want {
 		t.Fatalf("entries = %d; want %d: a part of the memory is not counted", got, want)
 	}
 	for _, vu := range users {

@@ -91,6 +91,7 @@ func (r *VpnUserReconciler) findObservedUser(ctx context.Context, s *scope) *out
 		o := waiting(vpnv1alpha1.ReasonNotFound,
 			fmt.Sprintf("No user named %q on VPN server %s to observe (spec.managementPolicy is Observe, so the operator does not create it); looking again %s",
 				vu.CloudUserName(), vu.Spec.VpnServerID, when), nil)
+		s.listed = true
 		o.result = r.nextObservation(s)
 		return o
 	}
@@ -122,12 +123,15 @@ func copyCloudUser(vu *vpnv1alpha1.VpnUser, user *vpnapi.User) {
 }
 
 // nextObservation schedules the next periodic look at the cloud user, in the object's
-// sync period; none when the annotation sync-period turned them off.
+// sync period; none when the annotation sync-period turned them off. It records the
+// observation this reconcile made: the cloud user read (or the server's list, without it).
 func (r *VpnUserReconciler) nextObservation(s *scope) ctrl.Result {
 	key := keyOf(s.vu)
 	if s.period <= 0 {
 		r.mem.schedule.forget(key)
 		return ctrl.Result{}
 	}
-	return ctrl.Result{RequeueAfter: r.mem.schedule.next(key, s.period)}
+	wait := r.mem.schedule.next(key, s.period)
+	r.mem.schedule.observed(key, s.user != nil || s.listed)
+	return ctrl.Result{RequeueAfter: wait}
 }

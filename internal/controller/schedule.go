@@ -162,22 +162,38 @@ type observationSchedules struct {
 	mu      sync.Mutex
 	periods map[time.Duration]*observationSchedule
 	// of holds the period of every VpnUser observed periodically, with a slot or not.
-	of map[types.NamespacedName]time.Duration
+	of map[types.NamespacedName]periodic
+}
+
+// periodic is the period of a VpnUser observed periodically, and when it was last
+// observed (see observed).
+type periodic struct {
+	period time.Duration
+	// since is the time (Unix nanoseconds) of the last successful observation, or of the
+	// first schedule in this process when there was none yet (a restart settles the
+	// VpnUsers whose status is complete without reading them back); 0 when the VpnUser
+	// observes no cloud user (see observed).
+	since int64
 }
 
 func newObservationSchedules(now func() time.Time) *observationSchedules {
 	return &observationSchedules{now: now, periods: map[time.Duration]*observationSchedule{},
-		of: map[types.NamespacedName]time.Duration{}}
+		of: map[types.NamespacedName]periodic{}}
 }
 
 // next returns how long to wait before the next observation of key with period.
 func (s *observationSchedules) next(key types.NamespacedName, period time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.of[key]; ok && old != period {
-		s.releaseLocked(key, old)
+	p, ok := s.of[key]
+	if ok && p.period != period {
+		s.releaseLocked(key, p.period)
 	}
-	s.of[key] = period
+	if !ok {
+		p.since = s.now().UnixNano()
+	}
+	p.period = period
+	s.of[key] = p
 	sched := s.periods[period]
 	if sched == nil && len(s.periods) < maxSchedules {
 		sched = newObservationSchedule(period, s.now)
@@ -193,10 +209,48 @@ func (s *observationSchedules) next(key types.NamespacedName, period time.Durati
 func (s *observationSchedules) forget(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if period, ok := s.of[key]; ok {
-		s.releaseLocked(key, period)
+	if p, ok := s.of[key]; ok {
+		s.releaseLocked(key, p.period)
 		delete(s.of, key)
 	}
+}
+
+// observed records, for a VpnUser scheduled by next, that the cloud just answered about
+// its cloud user (answered), or that it observes none (a VpnUser that leaves the cloud
+// user to another): it then counts in no age (see oldest).
+func (s *observationSchedules) observed(key types.NamespacedName, answered bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.of[key]
+	if !ok {
+		return
+	}
+	p.since = 0
+	if answered {
+		p.since = s.now().UnixNano()
+	}
+	s.of[key] = p
+}
+
+// oldest gives, for each period in use, the time of the oldest last observation of the
+// VpnUsers of that period.
+func (s *observationSchedules) oldest() map[time.Duration]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldest := map[time.Duration]int64{}
+	for _, p := range s.of {
+		if p.since == 0 {
+			continue
+		}
+		if t, ok := oldest[p.period]; !ok || p.since < t {
+			oldest[p.period] = p.since
+		}
+	}
+	times := make(map[time.Duration]time.Time, len(oldest))
+	for period, t := range oldest {
+		times[period] = time.Unix(0, t)
+	}
+	return times
 }
 
 // releaseLocked frees the slot key may hold in the schedule of period, and the schedule

@@ -69,6 +69,17 @@ func (r *VpnUserReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		return err
 	}
 	r.mem = mem
+	r.metrics = newReconcilerMetrics()
+	if r.MetricsRegistry != nil {
+		if err := r.registerMetrics(r.MetricsRegistry, mgr.GetCache()); err != nil {
+			return fmt.Errorf("registering the VpnUser metrics: %w", err)
+		}
+		// The fleet's metrics read VpnUsers from the cache on every replica, the leader's
+		// controller or not.
+		if _, err := mgr.GetCache().GetInformer(ctx, &vpnv1alpha1.VpnUser{}); err != nil {
+			return fmt.Errorf("informer of VpnUsers: %w", err)
+		}
+	}
 	retry := r.Retry.withDefaults()
 
 	if err := indexVpnUsers(ctx, mgr.GetCache(), passwordSecretField, inNamespace, indexPasswordSecret); err != nil {

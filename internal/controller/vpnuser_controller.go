@@ -31,6 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	vpnv1alpha1 "github.com/vpnuser-operator/vpnuser-operator/api/v1alpha1"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
 )
@@ -66,6 +68,11 @@ type VpnUserReconciler struct {
 	// user (the annotation adopt) or take over an observed one (Observe switched to
 	// Manage); nil allows every namespace.
 	AdoptionNamespaces []string
+	// MetricsRegistry, when set, gets the VpnUser metrics (see metrics.go); the operator
+	// passes controller-runtime's metrics.Registry.
+	MetricsRegistry prometheus.Registerer
+	// MetricsPerObject adds vpnuser_user_info, a series per VpnUser.
+	MetricsPerObject bool
 
 	// minObjectSyncPeriod is the shortest period the annotation sync-period may set;
 	// 0 means MinObjectSyncPeriod (tests lower it).
@@ -75,6 +82,7 @@ type VpnUserReconciler struct {
 	// reads Secrets uncached).
 	metadata client.Reader
 	mem      *memory
+	metrics  *reconcilerMetrics
 }
 
 // scope is what the phases of one reconcile share.
@@ -102,6 +110,8 @@ type scope struct {
 	turn bool
 	// deferred: the limiter deferred a call of this reconcile to a later turn.
 	deferred bool
+	// listed: the server's list of users answered, without the cloud user (Observe).
+	listed bool
 }
 
 // credentialsSecret is the name of the VpnUser's credentials Secret, "" for the
@@ -162,6 +172,7 @@ func (r *VpnUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !vu.DeletionTimestamp.IsZero() {
 		result, retErr = r.reconcileDelete(ctx, s)
 	} else {
+		r.expectReady(ctx, vu)
 		result, retErr = r.reconcileNormal(ctx, s)
 	}
 	// Before the status patch above: the request is handled by this reconcile, whatever
@@ -214,9 +225,11 @@ func (r *VpnUserReconciler) report(ctx context.Context, s *scope, o *outcome) (c
 	}
 	if o.state == stateReady && o.err == nil {
 		r.settle(ctx, vu, o.result.RequeueAfter)
+		r.reachedReady(vu)
 	} else {
 		r.unsettle(vu)
 	}
+	r.metrics.outcome(o.reason)
 	changed := setOutcome(vu, o)
 	if o.state != stateReady && changed && o.reason != vpnv1alpha1.ReasonProgressing {
 		logf.FromContext(ctx).Info("VpnUser not ready", "reason", o.reason, "message", o.message)
@@ -228,6 +241,9 @@ func (r *VpnUserReconciler) report(ctx context.Context, s *scope, o *outcome) (c
 // reconcilePaused reports the pause and makes no cloud call, whatever the VpnUser asks for,
 // its deletion included.
 func (r *VpnUserReconciler) reconcilePaused(vu *vpnv1alpha1.VpnUser) {
+	r.metrics.outcome(vpnv1alpha1.ReasonPaused)
+	// Paused, its cloud user is not observed: it counts in no freshness.
+	r.mem.schedule.forget(keyOf(vu))
 	if setPaused(vu, fmt.Sprintf("Reconciliation is paused by the annotation %s: \"true\"; no cloud call is made until it is removed",
 		vpnv1alpha1.AnnotationPaused)) {
 		r.event(vu, corev1.EventTypeNormal, vpnv1alpha1.ReasonPaused, actionReconcile,

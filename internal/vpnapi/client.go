@@ -498,13 +498,14 @@ func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, erro
 	tr.start()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.metrics.observe(r.op, 0, time.Since(start))
+		c.metrics.observe(r.op, 0, nil, time.Since(start))
 		return nil, sending{maybe: !c.neverSent(tr, err), at: tr.sentAt()}, &TransportError{Operation: r.op, Err: err}
 	}
 	sent := sending{maybe: resp.StatusCode < 400 || resp.StatusCode >= 500, at: tr.sentAt()}
 	body, readErr := readBody(resp)
-	c.metrics.observe(r.op, resp.StatusCode, time.Since(start))
+	elapsed := time.Since(start)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		c.metrics.observe(r.op, resp.StatusCode, nil, elapsed)
 		c.limiter.observe(start, false, c.metrics, creds.ProjectID)
 		if readErr != nil {
 			return nil, sent, &TransportError{Operation: r.op, Err: fmt.Errorf("read %d answer: %w", resp.StatusCode, readErr)}
@@ -512,6 +513,7 @@ func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, erro
 		return &answer{op: r.op, status: resp.StatusCode, body: body}, sent, nil
 	}
 	apiErr := ParseError(r.op, resp.StatusCode, resp.Header, body, c.now())
+	c.metrics.observe(r.op, resp.StatusCode, apiErr, elapsed)
 	c.limiter.observe(start, cloudThrottled(apiErr), c.metrics, creds.ProjectID)
 	apiErr.Message = scrub(apiErr.Message, r.secrets, creds.SecretKey, creds.SecurityToken)
 	return nil, sent, apiErr

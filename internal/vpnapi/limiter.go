@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
@@ -191,7 +190,7 @@ func (l *Limiter) setRate(qps float64) {
 	l.bucket.SetLimitAt(now, rate.Limit(max(qps, 0)))
 	l.bucket.SetBurstAt(now, l.adapt.burst)
 	l.adapt = adaptiveRate{ceiling: float64(l.bucket.Limit()), burst: l.adapt.burst,
-		decreases: l.adapt.decreases, gauge: l.adapt.gauge, counter: l.adapt.counter}
+		decreases: l.adapt.decreases, series: l.adapt.series}
 	l.adapt.publish(l.adapt.ceiling)
 }
 
@@ -201,25 +200,41 @@ func (l *Limiter) setRate(qps float64) {
 // (RetryAfter: when to come back); a ctx done while waiting gives its error, wrapped.
 // When the rate was lowered while the call waited, the token it waited for, reserved at
 // the old rate, is void: it waits again, at its turn, for a token at the new rate.
+//
+// Every delay is counted (vpnapi_throttle_wait_seconds_total and
+// vpnapi_throttled_requests_total, once the Limiter is bound to Metrics): the time slept,
+// or the time to the turn of a deferred call. A call that comes back at its turn was
+// counted as a delayed request when it was deferred: only its wait is added.
 func (l *Limiter) wait(ctx context.Context, op string) error {
 	deadline, _ := ctx.Deadline()
 	turn := hasTurn(ctx)
+	counted := turn
+	delayed := func(d time.Duration) {
+		l.countWait(d, !counted)
+		counted = true
+	}
 	for {
 		g := l.reserve(turn, deadline)
 		switch g.decision {
 		case refused:
+			delayed(0)
 			return &APIError{Code: CodeClientThrottled, Message: "client rate limiter admits no request", Operation: op}
 		case deferred:
+			delayed(g.delay)
 			return &APIError{Code: CodeClientThrottled, RetryAfter: g.delay, Operation: op,
 				Message: fmt.Sprintf("client rate limit: request deferred to its turn in the project's queue, in %s", g.delay.Round(time.Millisecond))}
 		case pastDeadline:
+			delayed(g.delay)
 			return &APIError{Code: CodeClientThrottled, Message: "client rate limit: no request possible before the deadline",
 				RetryAfter: g.delay, Operation: op}
 		}
 		if g.delay <= 0 {
 			return nil
 		}
-		if !sleep(ctx, g.delay) {
+		start := time.Now()
+		ok := sleep(ctx, g.delay)
+		delayed(time.Since(start))
+		if !ok {
 			l.cancel(g.res)
 			return fmt.Errorf("vpn api: %s: waiting for the client rate limiter: %w", operationTitle(op), ctx.Err())
 		}
@@ -228,6 +243,20 @@ func (l *Limiter) wait(ctx context.Context, op string) error {
 		}
 		turn = true
 	}
+}
+
+// countWait counts a delay d of a call, and the call itself when request is true.
+func (l *Limiter) countWait(d time.Duration, request bool) {
+	l.mu.Lock()
+	series := l.adapt.series
+	l.mu.Unlock()
+	if series.waited == nil {
+		return
+	}
+	if request {
+		series.waited.Inc()
+	}
+	series.waitSeconds.Add(max(d, 0).Seconds())
 }
 
 // Tuning of the adaptive rate.
@@ -278,9 +307,8 @@ type adaptiveRate struct {
 	slots            [adaptSlots]int32
 	head             int
 	headStart, first time.Time
-	// gauge and counter publish the rate and the decreases, once bound to Metrics.
-	gauge   prometheus.Gauge
-	counter prometheus.Counter
+	// series publish the rate, the decreases and the waits, once bound to Metrics.
+	series limiterSeries
 }
 
 func (a *adaptiveRate) adaptive() bool {
@@ -303,8 +331,8 @@ func (a *adaptiveRate) burstAt(r float64) int {
 }
 
 func (a *adaptiveRate) publish(r float64) {
-	if a.gauge != nil {
-		a.gauge.Set(r)
+	if a.series.rate != nil {
+		a.series.rate.Set(r)
 	}
 }
 
@@ -385,7 +413,7 @@ func (l *Limiter) observe(sentAt time.Time, throttled bool, m *Metrics, project 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := &l.adapt
-	if m != nil && a.gauge == nil {
+	if m != nil && a.series.rate == nil {
 		l.instrumentLocked(m, project)
 	}
 	if !a.adaptive() {
@@ -417,8 +445,8 @@ func (l *Limiter) decreaseLocked(now time.Time) {
 		return
 	}
 	a.decreases++
-	if a.counter != nil {
-		a.counter.Inc()
+	if a.series.decreases != nil {
+		a.series.decreases.Inc()
 	}
 	// A new bucket, empty: the tokens left are dropped, and the calls waiting for a token
 	// reserved at the old rate wait again for one at the new rate (see wait).
@@ -452,8 +480,8 @@ func (l *Limiter) setRateLocked(now time.Time, r float64) {
 	l.adapt.publish(r)
 }
 
-// Instrument makes the Limiter publish its effective rate (vpnapi_rate_limit_qps) and
-// its decreases (vpnapi_rate_limit_decreases_total) in m, labelled with project, the
+// Instrument makes the Limiter publish its effective rate (vpnapi_rate_limit_qps), its
+// decreases (vpnapi_rate_limit_decreases_total) and its waits (see wait) in m, labelled with project, the
 // id of the cloud project it limits (never a key). A Limiter is bound once: later calls
 // do nothing, nor does a nil m. A Client binds its Limiter to its Config.Metrics, with the
 // project of its credentials, at its first answer; Instrument binds it before.
@@ -463,12 +491,12 @@ func (l *Limiter) Instrument(m *Metrics, project string) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.adapt.gauge == nil {
+	if l.adapt.series.rate == nil {
 		l.instrumentLocked(m, project)
 	}
 }
 
 func (l *Limiter) instrumentLocked(m *Metrics, project string) {
-	l.adapt.gauge, l.adapt.counter = m.limiter(project)
+	l.adapt.series = m.limiter(project)
 	l.adapt.publish(float64(l.bucket.Limit()))
 }

@@ -24,7 +24,20 @@ type Metrics struct {
 	// rateLimit and rateDecreases are published by the Limiters bound to these Metrics.
 	rateLimit     *prometheus.GaugeVec
 	rateDecreases *prometheus.CounterVec
+	// calls counts the attempts by result class (see resultOf).
+	calls *prometheus.CounterVec
+	// throttleWait and throttled count the waits of the client-side rate limiter.
+	throttleWait *prometheus.CounterVec
+	throttled    *prometheus.CounterVec
 }
+
+// Result classes of vpnapi_calls_total.
+const (
+	ResultOK        = "ok"
+	ResultThrottled = "throttled"
+	ResultRetryable = "retryable"
+	ResultTerminal  = "terminal"
+)
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
 // metrics.Registry in the operator; nil registers nothing). Several clients may share one
@@ -53,6 +66,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vpnapi_rate_limit_decreases_total",
 			Help: "Decreases of the rate of the client-side rate limiter of a cloud project after a throttling (429) of the cloud.",
 		}, []string{labelProject}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_calls_total",
+			Help: "Attempts of requests to the VPN API, by operation and result: ok (2xx), throttled (429 or APIGW.0308), " +
+				"retryable (5xx, a busy or repeated request, a network error or timeout), terminal (any other 4xx).",
+		}, []string{labelOperation, "result"}),
+		throttleWait: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_throttle_wait_seconds_total",
+			Help: "Time requests to a cloud project were delayed by the operator's own client-side rate limiter, in seconds: " +
+				"waits for a token, and the time to the turn of a request deferred to the project's queue.",
+		}, []string{labelProject}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnapi_throttled_requests_total",
+			Help: "Requests to a cloud project delayed by the operator's own client-side rate limiter (waited for a token, " +
+				"or deferred to a turn in the project's queue); requests sent at once are not counted.",
+		}, []string{labelProject}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
@@ -60,6 +88,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.retries = register(reg, m.retries)
 		m.rateLimit = register(reg, m.rateLimit)
 		m.rateDecreases = register(reg, m.rateDecreases)
+		m.calls = register(reg, m.calls)
+		m.throttleWait = register(reg, m.throttleWait)
+		m.throttled = register(reg, m.throttled)
 	}
 	return m
 }
@@ -79,8 +110,9 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	panic(err)
 }
 
-// observe records one attempt: status 0 means no HTTP answer.
-func (m *Metrics) observe(op string, status int, d time.Duration) {
+// observe records one attempt: status 0 means no HTTP answer; err is the error of a
+// non-2xx answer (nil otherwise).
+func (m *Metrics) observe(op string, status int, err *APIError, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -90,6 +122,24 @@ func (m *Metrics) observe(op string, status int, d time.Duration) {
 	}
 	m.requests.WithLabelValues(op, code).Inc()
 	m.duration.WithLabelValues(op).Observe(d.Seconds())
+	m.calls.WithLabelValues(op, resultOf(status, err)).Inc()
+}
+
+// resultOf is the result class of an attempt (see vpnapi_calls_total).
+func resultOf(status int, err *APIError) string {
+	switch {
+	case status == 0:
+		return ResultRetryable
+	case status >= 200 && status < 300:
+		return ResultOK
+	case err != nil && cloudThrottled(err):
+		return ResultThrottled
+	case status == 429:
+		return ResultThrottled
+	case status >= 500 || (err != nil && IsRetryable(err)):
+		return ResultRetryable
+	}
+	return ResultTerminal
 }
 
 func (m *Metrics) retried(op string) {
@@ -100,6 +150,14 @@ func (m *Metrics) retried(op string) {
 }
 
 // limiter gives the series of the Limiter of a project (m is not nil).
-func (m *Metrics) limiter(project string) (prometheus.Gauge, prometheus.Counter) {
-	return m.rateLimit.WithLabelValues(project), m.rateDecreases.WithLabelValues(project)
+func (m *Metrics) limiter(project string) limiterSeries {
+	return limiterSeries{rate: m.rateLimit.WithLabelValues(project), decreases: m.rateDecreases.WithLabelValues(project),
+		waitSeconds: m.throttleWait.WithLabelValues(project), waited: m.throttled.WithLabelValues(project)}
+}
+
+// limiterSeries are the series of one Limiter; all nil until it is bound to Metrics.
+type limiterSeries struct {
+	rate                prometheus.Gauge
+	decreases           prometheus.Counter
+	waitSeconds, waited prometheus.Counter
 }

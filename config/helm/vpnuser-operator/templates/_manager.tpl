@@ -9,6 +9,9 @@ that preflight checks exactly the configuration the operator runs with.
 {{- if .Values.metrics.enabled }}
 - --metrics-bind-address=:8443
 {{- end }}
+{{- if .Values.metrics.perObject }}
+- --metrics-per-object
+{{- end }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
 {{- end }}

@@ -66,6 +66,9 @@ type VpnUserReconciler struct {
 	// user (the annotation adopt) or take over an observed one (Observe switched to
 	// Manage); nil allows every namespace.
 	AdoptionNamespaces []string
+	// DefaultCredentialsSource names, in messages, the keyless source of the operator's
+	// own credentials (vpnapi.DescribeSource); "" means keys from the environment.
+	DefaultCredentialsSource string
 
 	// minObjectSyncPeriod is the shortest period the annotation sync-period may set;
 	// 0 means MinObjectSyncPeriod (tests lower it).

@@ -308,3 +308,14 @@ type expirer interface {
 }
 
 var _ expirer = (*Refresher)(nil)
+
+// Instrument binds the Refresher to metrics and a logger; call it before Start and the
+// first Credentials.
+func (r *Refresher) Instrument(m *Metrics, log logr.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.metrics = m
+	if log.GetSink() != nil {
+		r.log = log
+	}
+}

@@ -26,10 +26,10 @@ const AdminHelp = `Admin API (JSON, not signed; project and server default to th
                                        "retryAfter":"1s","latency":"200ms","dropConnection":false,
                                        "loseResponse":false,"shape":"error_code|code|error|html|text|empty"}
   DELETE /_fake/faults                 clear every fault
-  GET    /_fake/stats                  {"calls":{"create":{"201":3,"400":1}},"users":N}
+  GET    /_fake/stats                  {"calls":{"create":{"201":3,"400":1}},"users":N,...keyless counts}
   POST   /_fake/credentials            {"project","accessKey","secretKey","securityToken"}  rotate keys
   POST   /_fake/settings               {"qps":5,"latency":"100ms","faultRate":0.1,"faultMix":[faults]}
-`
+` + KeylessAdminHelp
 
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 64 << 10
@@ -68,6 +68,7 @@ func (s *Server) adminMux() *http.ServeMux {
 	mux.HandleFunc("GET /_fake/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.adminStats()) })
 	mux.HandleFunc("POST /_fake/credentials", s.adminCredentials)
 	mux.HandleFunc("POST /_fake/settings", s.adminSettings)
+	s.addKeylessAdmin(mux)
 	mux.HandleFunc("/_fake/", func(w http.ResponseWriter, _ *http.Request) {
 		adminFail(w, http.StatusNotFound, "no such admin endpoint; see the help of hack/fakecloud")
 	})
@@ -243,7 +244,12 @@ func (s *Server) adminStats() map[string]any {
 			users += len(srv.users)
 		}
 	}
-	return map[string]any{"calls": calls, keyUsers: users}
+	ks := s.kl.stats
+	return map[string]any{
+		"calls": calls, keyUsers: users,
+		"expiredCredentialRequests": ks.ExpiredCredentialRequests, "unauthorized": ks.Unauthorized,
+		"credentialsIssued": copyCounts(ks.Issued), "credentialRefusals": copyCounts(ks.Refused),
+	}
 }
 
 func (s *Server) adminCredentials(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,9 @@ const maxClockSkew = 15 * time.Minute
 // keyPair is a snapshot of a project's credentials, to verify outside the lock.
 type keyPair struct {
 	projectID, secretKey, securityToken string
+	// expires is the expiry of a temporary credential a keyless source issued; zero
+	// for the projects' own keys.
+	expires time.Time
 }
 
 // authenticate checks the signature of r (rebuilt with the client's own canonicalisation
@@ -34,6 +37,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, projectID string) (s
 	}
 	if res := checkSecurityToken(r, auth, keys.securityToken); res != nil {
 		return auth.AccessKey, res
+	}
+	if !keys.expires.IsZero() && !s.now().Before(keys.expires) {
+		return auth.AccessKey, s.tokenExpired()
 	}
 	canonical, err := vpnapi.CanonicalRequest(r, body, auth.SignedHeaders)
 	if err != nil {
@@ -110,7 +116,7 @@ func (s *Server) keyPair(accessKey string) (keyPair, bool) {
 	defer s.mu.Unlock()
 	p := s.byAccessKey[accessKey]
 	if p == nil {
-		return keyPair{}, false
+		return s.tempKeyPairLocked(accessKey)
 	}
 	return keyPair{projectID: p.id, secretKey: p.secretKey, securityToken: p.securityToken}, true
 }

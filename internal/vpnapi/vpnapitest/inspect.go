@@ -100,6 +100,7 @@ func (s *Server) ResetCalls() {
 	defer s.mu.Unlock()
 	s.calls = nil
 	s.stats = map[string]map[int]int{}
+	s.resetKeylessStatsLocked()
 }
 
 // CountCalls counts the calls seen of an operation ("" counts all).

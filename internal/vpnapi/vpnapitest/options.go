@@ -42,6 +42,8 @@ type Options struct {
 	Now func() time.Time `json:"-"`
 	// Logf, when set, gets one line per API call (never a body).
 	Logf func(format string, args ...any) `json:"-"`
+	// Keyless configures the keyless sources of temporary credentials (keyless.go).
+	Keyless Keyless `json:"keyless,omitempty"`
 }
 
 // Project is a project of the fake: its id (32 hex digits), its key pair and its VPN
@@ -114,7 +116,7 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return o.Keyless.validate(projects)
 }
 
 func validateServers(p Project) error {

@@ -73,6 +73,7 @@ type Server struct {
 	lastCreated  time.Time
 	requestSeq   uint64
 	requestBase  uint64
+	kl           keylessState
 }
 
 type project struct {
@@ -129,6 +130,7 @@ func NewHandler(opts Options) *Server {
 		latency:     opts.Latency,
 		rng:         rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		requestBase: uint64(time.Now().UnixNano()),
+		kl:          newKeylessState(opts.Keyless),
 	}
 	s.closed, s.stop = context.WithCancel(context.Background())
 	if s.now == nil {
@@ -184,10 +186,15 @@ func (s *Server) Close() {
 	}
 }
 
-// ServeHTTP implements http.Handler: the API under /v5/ and the admin API under /_fake/.
+// ServeHTTP implements http.Handler: the API under /v5/, the keyless credential
+// endpoints (keyless.go) and the admin API under /_fake/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_fake/") {
 		s.admin.ServeHTTP(w, r)
+		return
+	}
+	if op := keylessOp(r.URL.Path); op != "" {
+		s.serveKeyless(w, r, op)
 		return
 	}
 	s.serveAPI(w, r)
@@ -409,6 +416,7 @@ func (s *Server) record(c Call) {
 		s.stats[c.Operation] = byStatus
 	}
 	byStatus[c.Status]++
+	s.countKeylessLocked(c)
 	s.mu.Unlock()
 	if s.logf != nil {
 		s.logf("Handled call method=%s path=%s operation=%s status=%d code=%s accessKey=%s",

@@ -91,6 +91,10 @@ type operatorOptions struct {
 	// cloudQPS, when set, limits each set of credentials to this many calls per second
 	// (burst 1), as --cloud-qps does.
 	cloudQPS float64
+	// credentials, when set, replace the default credentials (a keyless source's
+	// Refresher); credentialsSource names it, as --credentials-source does.
+	credentials       vpnapi.CredentialsProvider
+	credentialsSource string
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
@@ -158,6 +162,9 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 			SecretKey: vpnapi.NewSecret(vpnapitest.DefaultSecretKey),
 			ProjectID: project,
 		}
+		if opts.credentials != nil {
+			cloudConfig.Credentials = opts.credentials
+		}
 		api, err := vpnapi.New(cloudConfig)
 		Expect(err).NotTo(HaveOccurred())
 		clouds.Default = api
@@ -180,6 +187,7 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		minObjectSyncPeriod:     opts.minObjectSyncPeriod,
 		AdoptionNamespaces:      opts.adoptionNamespaces,
 	}
+	r.DefaultCredentialsSource = opts.credentialsSource
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	op.reconciler = r
 	go func() {

@@ -61,6 +61,7 @@ type flags struct {
 	qps, faultRate                       float64
 	latency                              time.Duration
 	seed                                 uint64
+	keyless                              keylessFlags
 }
 
 func main() {
@@ -102,12 +103,13 @@ func parseFlags(args []string, stderr io.Writer) (flags, map[string]bool, error)
 	fs.BoolVar(&f.printEnv, "print-env", false, "print export lines of HUAWEICLOUD_SDK_* and FAKECLOUD_* after the first line")
 	fs.StringVar(&f.envFile, "env-file", "", "write the export lines of -print-env to this file")
 	fs.BoolVar(&f.verbose, "v", false, "log every API call to stderr")
+	f.keyless.register(fs)
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(stderr, usageHeader, vpnapitest.DefaultProjectID, vpnapitest.DefaultServerID,
 			vpnapitest.DefaultGroupID, vpnapitest.DefaultGroupName, vpnapitest.SecondGroupID, vpnapitest.SecondGroupName,
 			vpnapitest.DefaultAccessKey, vpnapitest.DefaultSecretKey)
 		fs.PrintDefaults()
-		_, _ = fmt.Fprintf(stderr, "\n%s", vpnapitest.AdminHelp)
+		_, _ = fmt.Fprintf(stderr, "\n%s\n%s", keylessUsage, vpnapitest.AdminHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		return f, nil, err
@@ -141,6 +143,10 @@ func serve(ctx context.Context, f flags, set map[string]bool, stdout io.Writer, 
 		return err
 	}
 	url := "http://" + ln.Addr().String()
+	if err := f.keyless.writeTokens(ctx, fake, logger); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if err := announce(f, opts, url, stdout); err != nil {
 		_ = ln.Close()
 		return err
@@ -194,6 +200,10 @@ func options(f flags, set map[string]bool) (vpnapitest.Options, error) {
 	if f.faultRate < 0 || f.faultRate > 1 {
 		return opts, errors.New("-fault-rate must be from 0 to 1")
 	}
+	f.keyless.apply(&opts.Keyless, set)
+	if err := f.keyless.readJWKS(&opts.Keyless); err != nil {
+		return opts, err
+	}
 	if err := opts.Validate(); err != nil {
 		return opts, fmt.Errorf("options: %w", err)
 	}
@@ -227,7 +237,7 @@ func announce(f flags, opts vpnapitest.Options, url string, stdout io.Writer) er
 				orDefault(s.AuthType, vpnapitest.AuthLocalPassword), groupList(s.Groups))
 		}
 	}
-	env := exportLines(opts, url)
+	env := exportLines(opts, url) + f.keyless.exportLines(url)
 	if f.printEnv {
 		_, _ = io.WriteString(stdout, env)
 	}

@@ -167,7 +167,9 @@ type keylessState struct {
 	temps     map[string]*tempCred // by access key
 	iamTokens map[string]iamToken  // by X-Subject-Token
 	mdTokens  map[string]time.Time // metadata session tokens: their expiry
-	stats     KeylessStats
+	// oldPodTokens are pod identity tokens rotated out, still valid until their time.
+	oldPodTokens map[string]time.Time
+	stats        KeylessStats
 }
 
 // tempCred is a temporary credential issued by a keyless source.
@@ -198,7 +200,8 @@ type KeylessStats struct {
 func newKeylessState(k Keyless) keylessState {
 	st := keylessState{
 		temps: map[string]*tempCred{}, iamTokens: map[string]iamToken{}, mdTokens: map[string]time.Time{},
-		stats: KeylessStats{Issued: map[string]int{}, Refused: map[string]int{}},
+		oldPodTokens: map[string]time.Time{},
+		stats:        KeylessStats{Issued: map[string]int{}, Refused: map[string]int{}},
 	}
 	st.apply(k)
 	return st
@@ -325,6 +328,8 @@ type kres struct {
 	json   any
 	text   string
 	code   string
+	// accessKey signed the call (the project list), for the call log.
+	accessKey string
 }
 
 // serveKeyless serves one call of a keyless endpoint: read, fault, answer, record.
@@ -332,14 +337,13 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	call := Call{Method: r.Method, Path: r.URL.Path, Operation: op, Time: s.now().UTC()}
 	body, bad := readRequestBody(r)
 	var res kres
-	switch f := s.takeNamedFault(op); {
+	f := s.takeNamedFault(op)
+	switch {
 	case bad != nil:
 		res = kres{status: bad.status, code: bad.code, json: codeBody(bad.code, bad.msg)}
 	case f != nil:
 		if !s.pause(r.Context(), f.Latency) || f.DropConnection {
-			call.Code = "dropped"
-			s.record(call)
-			abort(w)
+			s.dropKeyless(w, call)
 			return
 		}
 		if f.Status != 0 {
@@ -354,9 +358,13 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	default:
 		res = s.keylessHandler(op)(r, body)
 	}
-	call.Status, call.Code = res.status, res.code
+	call.Status, call.Code, call.AccessKey = res.status, res.code, res.accessKey
 	if res.status >= 400 && res.code == "" {
 		call.Code = strconv.Itoa(res.status)
+	}
+	if f != nil && f.LoseResponse {
+		s.dropKeyless(w, call)
+		return
 	}
 	s.record(call)
 	w.Header().Set("X-Request-Id", s.requestID())
@@ -370,6 +378,13 @@ func (s *Server) serveKeyless(w http.ResponseWriter, r *http.Request, op string)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(res.status)
 	_, _ = w.Write([]byte(res.text))
+}
+
+// dropKeyless logs call as dropped and closes the connection without an answer.
+func (s *Server) dropKeyless(w http.ResponseWriter, call Call) {
+	call.Code = "dropped"
+	s.record(call)
+	abort(w)
 }
 
 func (s *Server) keylessHandler(op string) func(*http.Request, []byte) kres {
@@ -446,7 +461,7 @@ func (s *Server) podIdentity(r *http.Request, _ []byte) kres {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.kl.settings
-	if subtle.ConstantTimeCompare([]byte(got), []byte(k.PodIdentityToken)) != 1 {
+	if !s.podTokenValidLocked(got) {
 		return agentError(http.StatusUnauthorized, "PodIdentity.InvalidToken", "the service account token is not valid")
 	}
 	ak, c, res := s.issueLocked(SourcePodIdentity, seconds(k.PodIdentityLifetime))
@@ -464,6 +479,42 @@ func (s *Server) podIdentity(r *http.Request, _ []byte) kres {
 		},
 	}}
 }
+
+// podTokenValidLocked reports whether the agent accepts tok: the current token, or one
+// rotated out whose grace has not run out; s.mu is held.
+func (s *Server) podTokenValidLocked(tok string) bool {
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.kl.settings.PodIdentityToken)) == 1 {
+		return true
+	}
+	now := s.now()
+	for old, until := range s.kl.oldPodTokens {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(old)) == 1 && now.Before(until) {
+			return true
+		}
+	}
+	return false
+}
+
+// RotatePodIdentityToken makes tok the agent's token; the previous one stays valid for
+// grace, as a projected ServiceAccount token stays valid for a while after the kubelet
+// rewrites the file.
+func (s *Server) RotatePodIdentityToken(tok string, grace time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for old, until := range s.kl.oldPodTokens {
+		if !now.Before(until) {
+			delete(s.kl.oldPodTokens, old)
+		}
+	}
+	if grace > 0 {
+		s.kl.oldPodTokens[s.kl.settings.PodIdentityToken] = now.Add(grace)
+	}
+	s.kl.settings.PodIdentityToken = tok
+}
+
+// NewPodIdentityToken makes a random token for RotatePodIdentityToken.
+func NewPodIdentityToken() string { return "pit-" + randomString(tokenAlphabet, 60) }
 
 // iamIDToken exchanges an OIDC ID token for an (unscoped or project-scoped) IAM token.
 func (s *Server) iamIDToken(r *http.Request, body []byte) kres {
@@ -596,8 +647,9 @@ func (s *Server) iamProjects(r *http.Request, body []byte) kres {
 	if auth, err := vpnapi.ParseAuthorization(r.Header.Get(vpnapi.HeaderAuthorization)); err == nil {
 		keys, _ = s.keyPair(auth.AccessKey)
 	}
-	if _, res := s.authenticate(r, body, keys.projectID); res != nil {
-		return kres{status: res.status, code: res.code, json: codeBody(res.code, res.msg)}
+	ak, res := s.authenticate(r, body, keys.projectID)
+	if res != nil {
+		return kres{status: res.status, code: res.code, json: codeBody(res.code, res.msg), accessKey: ak}
 	}
 	projects := []map[string]any{}
 	if name := r.URL.Query().Get(keyName); name == "" || name == DefaultRegion {
@@ -606,7 +658,8 @@ func (s *Server) iamProjects(r *http.Request, body []byte) kres {
 			"is_domain": false, "parent_id": DefaultDomainID, "description": "",
 		})
 	}
-	return kres{status: http.StatusOK, json: map[string]any{"projects": projects, "links": map[string]any{"self": IAMProjectsPath}}}
+	return kres{status: http.StatusOK, accessKey: ak,
+		json: map[string]any{"projects": projects, "links": map[string]any{"self": IAMProjectsPath}}}
 }
 
 // metadataToken issues a metadata session token for X-Metadata-Token-Ttl-Seconds.
@@ -709,7 +762,7 @@ func (s *Server) forgetLocked(now time.Time) {
 	}
 }
 
-// tempKeyPair finds an issued temporary credential; s.mu is held.
+// tempKeyPairLocked finds an issued temporary credential; s.mu is held.
 func (s *Server) tempKeyPairLocked(ak string) (keyPair, bool) {
 	c := s.kl.temps[ak]
 	if c == nil {

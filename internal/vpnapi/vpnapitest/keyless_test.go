@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -531,6 +532,11 @@ func TestKeylessFaults(t *testing.T) {
 		t.Fatalf("an any-operation fault hit the agent: %d", a.status)
 	}
 	fake.ClearFaults()
+	fake.SetFaultRate(1, vpnapitest.DefaultFaultMix())
+	if a := podIdentity(t, fake, vpnapitest.DefaultPodIdentityToken); a.status != http.StatusOK {
+		t.Fatalf("a random fault hit the agent: %d", a.status)
+	}
+	fake.ClearFaults()
 	fake.InjectFault(vpnapitest.Fault{Operation: vpnapitest.OpIAMSecurityToken, Status: http.StatusServiceUnavailable, Times: 2})
 	tok := idTokenExchange(t, fake, vpnapitest.DefaultIdPID, fake.MintIDToken(vpnapitest.IDTokenClaims{})).header.Get(vpnapitest.HeaderSubjectToken)
 	for i, want := range []int{http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusCreated} {
@@ -554,6 +560,74 @@ func TestKeylessValidation(t *testing.T) {
 		opts.Keyless = k
 		if opts.Validate() == nil {
 			t.Errorf("%+v accepted", k)
+		}
+	}
+}
+
+// TestPodIdentityTokenRotation: after a rotation the old token works for the grace only.
+func TestPodIdentityTokenRotation(t *testing.T) {
+	fake := keylessFake(t, vpnapitest.Keyless{PodIdentityToken: "old"})
+	next := vpnapitest.NewPodIdentityToken()
+	fake.RotatePodIdentityToken(next, 10*time.Second)
+	for _, tok := range []string{"old", next} {
+		if a := podIdentity(t, fake, tok); a.status != http.StatusOK {
+			t.Fatalf("%s in grace: %d", tok, a.status)
+		}
+	}
+	fake.ShiftClock(11 * time.Second)
+	if a := podIdentity(t, fake, "old"); a.status != http.StatusUnauthorized {
+		t.Fatalf("old token after grace: %d", a.status)
+	}
+	if a := podIdentity(t, fake, next); a.status != http.StatusOK {
+		t.Fatalf("new token: %d", a.status)
+	}
+}
+
+// TestKeylessLostAnswer: a lost answer still issues the credentials, as a real one would.
+func TestKeylessLostAnswer(t *testing.T) {
+	fake := keylessFake(t, vpnapitest.Keyless{})
+	fake.InjectFault(vpnapitest.Fault{Operation: vpnapitest.OpPodIdentity, LoseResponse: true})
+	r, _ := http.NewRequest(http.MethodPost, fake.URL+vpnapitest.PodIdentityPath, strings.NewReader("{}"))
+	r.Header.Set("Authorization", vpnapitest.DefaultPodIdentityToken)
+	if resp, err := http.DefaultClient.Do(r); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("the answer was not lost")
+	}
+	if n := fake.KeylessStats().Issued[vpnapitest.SourcePodIdentity]; n != 1 {
+		t.Fatalf("issued %d", n)
+	}
+}
+
+// TestKeylessNoSecretInLogs: tokens and secrets reach neither the call log nor Logf.
+func TestKeylessNoSecretInLogs(t *testing.T) {
+	var logs strings.Builder
+	opts := vpnapitest.DefaultOptions()
+	opts.Logf = func(format string, args ...any) { fmt.Fprintf(&logs, format+"\n", args...) }
+	fake := vpnapitest.NewServer(opts)
+	defer fake.Close()
+	idToken := fake.MintIDToken(vpnapitest.IDTokenClaims{})
+	subject := idTokenExchange(t, fake, vpnapitest.DefaultIdPID, idToken).header.Get(vpnapitest.HeaderSubjectToken)
+	_ = idTokenExchange(t, fake, vpnapitest.DefaultIdPID, idToken+"x")
+	oidc := sdkCredential(t, securityTokens(t, fake, subject, 900).body, "credential")
+	session := metadataToken(t, fake, "60").body
+	md := sdkCredential(t, securityKey(t, fake, session).body, "credential")
+	pod := sdkCredential(t, podIdentity(t, fake, vpnapitest.DefaultPodIdentityToken).body, "credentials")
+	_ = podIdentity(t, fake, "wrong-pod-token")
+	for _, c := range []vpnapitest.TemporaryCredential{oidc, md, pod} {
+		if err := listWith(t, fake, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, _ := json.Marshal(fake.Calls())
+	secrets := []string{idToken, subject, session, vpnapitest.DefaultPodIdentityToken, "wrong-pod-token"}
+	for _, c := range []vpnapitest.TemporaryCredential{oidc, md, pod} {
+		secrets = append(secrets, c.SecretKey, c.SecurityToken)
+	}
+	for _, text := range []string{logs.String(), string(calls)} {
+		for _, sec := range secrets {
+			if strings.Contains(text, sec) {
+				t.Errorf("a secret leaks: %s", text)
+			}
 		}
 	}
 }

@@ -159,6 +159,9 @@ func (o *cloudOptions) keylessConfig(getenv func(string) string, region string) 
 	if source == credentialsSourceEnv {
 		return vpnapi.Config{}, false, nil
 	}
+	if o.credentialsDir != "" {
+		return vpnapi.Config{}, true, fmt.Errorf("--cloud-credentials-dir holds keys, and --credentials-source=%s takes none: set only one", source)
+	}
 	if region == "" && o.endpoint == "" {
 		return vpnapi.Config{}, true, errors.New("missing cloud configuration: " + EnvRegion + " (or --region, or --vpn-endpoint) is not set")
 	}
@@ -196,7 +199,10 @@ func startKeyless(mgr ctrl.Manager, cfg vpnapi.Config) error {
 	if r == nil {
 		return nil
 	}
-	r.Instrument(cfg.Metrics, ctrl.Log.WithName("credentials"))
+	log := ctrl.Log.WithName("credentials")
+	log.Info("The operator's cloud credentials are temporary ones, refreshed ahead of their expiry",
+		"source", r.Source(), "from", vpnapi.DescribeSource(r.Source()))
+	r.Instrument(cfg.Metrics, log)
 	if err := mgr.Add(r); err != nil {
 		return fmt.Errorf("starting the credentials refresher: %w", err)
 	}

@@ -112,6 +112,7 @@ func TestCredentialsSourceConfig(t *testing.T) {
 		{[]string{"--credentials-source=metadata"}, with(vpnapi.EnvProjectID, "not/a/project"), []string{vpnapi.EnvProjectID}},
 		{[]string{"--credentials-source=pod-identity"}, with(vpnapi.EnvContainerCredentialsURI, "file:///x", vpnapi.EnvContainerTokenFile, "/t"),
 			[]string{"not an http"}},
+		{[]string{"--credentials-source=metadata", "--cloud-credentials-dir=/etc/creds"}, with(), []string{"--cloud-credentials-dir", "only one"}},
 	}
 	for _, c := range errCases {
 		o := parse(t, c.args...)

@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -73,11 +74,15 @@ var _ = Describe("Keyless credentials", func() {
 		}
 		secrets = append(secrets, vpnapitest.DefaultPodIdentityToken)
 		Expect(leakcheck.Find(ready.Message, secrets)).To(BeEmpty())
+		for _, e := range eventsOf(vu) {
+			Expect(leakcheck.Find(e.Note, secrets)).To(BeEmpty(), "event %s", e.Reason)
+		}
 
 		By("the agent answers again")
 		cloud.ClearFaults()
 		recovered := eventuallyReady(vu)
 		Expect(recovered.Status.Description).To(Equal("changed_while_the_agent_is_down"))
 		Expect(cloud.KeylessStats().ExpiredCredentialRequests).To(Equal(1), "only the request the cloud ended the credentials under")
+		Expect(leakcheck.Find(fmt.Sprintf("%+v", recovered.Status), secrets)).To(BeEmpty())
 	})
 })

@@ -79,7 +79,7 @@ func (l *logSink) text() string {
 // and the client of that source (not yet refreshing in the background: see start).
 func newKeylessRig(t *testing.T, source string, lifetime int) *keylessRig {
 	t.Helper()
-	fake := vpnapitest.NewServer(vpnapitest.DefaultOptions())
+	fake := vpnapitest.NewServer(conformanceOptions())
 	t.Cleanup(fake.Close)
 	if err := fake.SetKeyless(vpnapitest.Keyless{
 		PodIdentityLifetime: lifetime, OIDCLifetime: lifetime, MetadataLifetime: lifetime,
@@ -429,4 +429,68 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...
 		}
 	}
 	return 0
+}
+
+// TestKeylessConformance runs the VPN API's main answers through the operator's client
+// on each keyless source: what the cloud accepts and refuses is the same as with keys,
+// and the temporary credentials act on their own project only.
+func TestKeylessConformance(t *testing.T) {
+	for _, source := range keylessSources {
+		t.Run(source, func(t *testing.T) {
+			r := newKeylessRig(t, source, 3600)
+			ctx := context.Background()
+			s := vpnapitest.DefaultServerID
+			create := func(name, pw, token string) (string, error) {
+				return r.c.CreateUser(ctx, s, vpnapi.CreateUserRequest{Name: name, Password: vpnapi.NewSecret(pw),
+					Description: "Keyless", UserGroupID: vpnapitest.DefaultGroupID}, token)
+			}
+			id, err := create("kconf01", "Keyless-Pass-01", "6f1c0a52-3f7e-4c1a-9b1e-0d6a3c2b1a00")
+			expect(t, err, 0, "", "")
+			again, err := create("kconf01", "Keyless-Pass-01", "6f1c0a52-3f7e-4c1a-9b1e-0d6a3c2b1a00")
+			expect(t, err, 0, "", "")
+			if again != id {
+				t.Errorf("the client token's create gave %s, then %s", id, again)
+			}
+			_, err = create("kconf01", "Keyless-Pass-02", "")
+			expect(t, err, 400, vpnapi.CodeInvalidParameter, "already exists")
+			_, err = create("abc", "Keyless-Pass-02", "")
+			expect(t, err, 400, vpnapi.CodeInvalidParameter, "4 to 32")
+			u, err := r.c.GetUser(ctx, s, id)
+			expect(t, err, 0, "", "")
+			if u.Name != "kconf01" || u.UserGroupID != vpnapitest.DefaultGroupID {
+				t.Errorf("user = %+v", u)
+			}
+			desc := "Edited"
+			_, err = r.c.UpdateUser(ctx, s, id, vpnapi.UpdateUserRequest{Description: &desc})
+			expect(t, err, 0, "", "")
+			users, err := r.c.ListUsers(ctx, s)
+			expect(t, err, 0, "", "")
+			if len(users) != 1 || users[0].Description != "Edited" {
+				t.Errorf("users = %+v", users)
+			}
+			expect(t, r.c.ResetPassword(ctx, s, id, vpnapi.NewSecret("Keyless-Pass-03")), 0, "", "")
+			expect(t, r.c.ResetPassword(ctx, s, id, vpnapi.NewSecret("Keyless-Pass-03")), 400, vpnapi.CodeInvalidParameter, "last 5")
+			_, err = r.c.CreateUser(ctx, frozenServerID, vpnapi.CreateUserRequest{Name: "kconf02", Password: vpnapi.NewSecret("Keyless-Pass-04")}, "")
+			expect(t, err, 403, vpnapi.CodeForbidden, "")
+			expect(t, r.c.DeleteUser(ctx, s, id), 0, "", "")
+			_, err = r.c.GetUser(ctx, s, id)
+			expect(t, err, 404, vpnapi.CodeNotFound, "")
+			expect(t, r.c.ProbeServer(ctx, s), 0, "", "")
+
+			// The temporary credentials are of the default project: another project's
+			// server is refused, as it would be with that project's keys missing.
+			other := vpnapi.NewRefresher(vpnapi.RefresherConfig{Source: r.source, ProjectID: otherProjectID})
+			oc, err := vpnapi.New(vpnapi.Config{Endpoint: r.fake.URL, Credentials: other, MaxRetries: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = oc.ListUsers(ctx, otherServerID)
+			if !vpnapi.IsAuth(err) || vpnapi.IsCredentialsExpired(err) {
+				t.Errorf("temporary credentials on another project: %v; want a refusal of the credentials", err)
+			}
+			if st := r.fake.KeylessStats(); st.ExpiredCredentialRequests != 0 {
+				t.Errorf("%d requests with expired credentials", st.ExpiredCredentialRequests)
+			}
+		})
+	}
 }

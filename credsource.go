@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,7 +109,24 @@ func (o *cloudOptions) keylessCredentials(source string, getenv func(string) str
 		}
 		return v
 	}
-	projectID := get(vpnapi.EnvProjectID)
+	projectID := strings.TrimSpace(getenv(vpnapi.EnvProjectID))
+	iam := vpnapi.IAMEndpoint(getenv, region)
+	// The temporary credentials' security token (and, for OIDC, the ID token) travel to
+	// IAM: as for the VPN API, http:// only to this machine, or with --allow-insecure-endpoint.
+	checkIAM := func() {
+		if _, err := vpnapi.CheckEndpoint(iam, o.allowInsecureEndpoint); err != nil {
+			problems = append(problems, vpnapi.EnvIAMEndpoint+": "+strings.TrimPrefix(err.Error(), "vpn api: config: "))
+		}
+	}
+	var discover func(context.Context, vpnapi.Credentials) (string, error)
+	if projectID == "" {
+		// As the SDK: the one project named after the region, listed by IAM.
+		if region == "" {
+			missing = append(missing, vpnapi.EnvProjectID+" (or a region to find it by)")
+		}
+		checkIAM()
+		discover = (&vpnapi.ProjectDiscovery{IAMEndpoint: iam, Region: region}).Discover
+	}
 	var src vpnapi.CredentialsSource
 	switch source {
 	case vpnapi.SourcePodIdentity:
@@ -119,11 +137,8 @@ func (o *cloudOptions) keylessCredentials(source string, getenv func(string) str
 		src = &vpnapi.PodIdentitySource{URI: uri, TokenFile: file}
 	case vpnapi.SourceOIDC:
 		idp, file := get(vpnapi.EnvIdPID), get(vpnapi.EnvIDTokenFile)
-		iam := vpnapi.IAMEndpoint(getenv, region)
-		// The ID token and the temporary secret key travel to IAM: as for the VPN API,
-		// http:// only to this machine, or with --allow-insecure-endpoint.
-		if _, err := vpnapi.CheckEndpoint(iam, o.allowInsecureEndpoint); err != nil {
-			problems = append(problems, vpnapi.EnvIAMEndpoint+": "+strings.TrimPrefix(err.Error(), "vpn api: config: "))
+		if discover == nil {
+			checkIAM()
 		}
 		src = &vpnapi.OIDCSource{IAMEndpoint: iam, IdPID: idp, TokenFile: file, ProjectID: projectID}
 	case vpnapi.SourceMetadata:
@@ -149,7 +164,7 @@ func (o *cloudOptions) keylessCredentials(source string, getenv func(string) str
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("cloud credentials from %s: %s", vpnapi.DescribeSource(source), strings.Join(problems, "; "))
 	}
-	return vpnapi.NewRefresher(vpnapi.RefresherConfig{Source: src, ProjectID: projectID}), nil
+	return vpnapi.NewRefresher(vpnapi.RefresherConfig{Source: src, ProjectID: projectID, DiscoverProject: discover}), nil
 }
 
 // keylessConfig is cloudConfig for a keyless source; ok is false when the operator's

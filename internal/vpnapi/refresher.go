@@ -52,15 +52,17 @@ const (
 // CredentialsUnavailableError naming the source and what failed, until the source
 // answers again.
 type Refresher struct {
-	source    CredentialsSource
-	projectID string
+	source   CredentialsSource
+	discover func(context.Context, Credentials) (string, error)
 	metrics   *Metrics
 	log       logr.Logger
 	now       func() time.Time
 	wake      chan struct{}
 
-	mu       sync.Mutex
-	cur      TemporaryCredentials
+	mu sync.Mutex
+	// projectID is the project of the credentials, given or discovered.
+	projectID string
+	cur       TemporaryCredentials
 	fetched  time.Time // when cur was fetched
 	refresh  time.Time // when cur is to be refreshed (jittered)
 	inflight chan struct{}
@@ -77,6 +79,9 @@ type RefresherConfig struct {
 	Source CredentialsSource
 	// ProjectID is the project of the credentials (the sources give keys, not projects).
 	ProjectID string
+	// DiscoverProject, when ProjectID is "", finds it with the first credentials
+	// (ProjectDiscovery.Discover); once found, it is kept.
+	DiscoverProject func(context.Context, Credentials) (string, error)
 	// Metrics, when set, records the expiry and the refreshes.
 	Metrics *Metrics
 	// Log, when set, tells of failed refreshes and recoveries (never a value).
@@ -88,8 +93,8 @@ type RefresherConfig struct {
 // NewRefresher makes the Refresher of a source. It fetches nothing until Start or the
 // first call of Credentials.
 func NewRefresher(cfg RefresherConfig) *Refresher {
-	r := &Refresher{source: cfg.Source, projectID: cfg.ProjectID, metrics: cfg.Metrics, log: cfg.Log,
-		now: cfg.Now, wake: make(chan struct{}, 1)}
+	r := &Refresher{source: cfg.Source, projectID: cfg.ProjectID, discover: cfg.DiscoverProject, metrics: cfg.Metrics,
+		log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1)}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -102,8 +107,12 @@ func NewRefresher(cfg RefresherConfig) *Refresher {
 // Source is the name of the source.
 func (r *Refresher) Source() string { return r.source.Name() }
 
-// ProjectID is the project of the credentials.
-func (r *Refresher) ProjectID() string { return r.projectID }
+// ProjectID is the project of the credentials, "" while it is to be discovered.
+func (r *Refresher) ProjectID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.projectID
+}
 
 // Credentials implements CredentialsProvider.
 func (r *Refresher) Credentials(ctx context.Context) (Credentials, error) {
@@ -228,9 +237,15 @@ func (r *Refresher) startLocked() chan struct{} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*sourceFetchTimeout)
 		defer cancel()
 		start := r.now()
+		r.mu.Lock()
+		project := r.projectID
+		r.mu.Unlock()
 		c, err := r.source.Fetch(ctx)
+		if err == nil && project == "" && r.discover != nil {
+			project, err = r.discover(ctx, c.Credentials)
+		}
 		if err == nil {
-			c.ProjectID = r.projectID
+			c.ProjectID = project
 			if now := r.now(); !now.Before(c.Expiry.Add(-safetyMargin(c.Expiry.Sub(start)))) {
 				err = fmt.Errorf("the source gave credentials that expire at %s, too soon to be used (is the clock right?)",
 					c.Expiry.UTC().Format(time.RFC3339))
@@ -265,6 +280,10 @@ func (r *Refresher) finish(start time.Time, c TemporaryCredentials, err error) {
 	}
 	if r.failures > 0 {
 		r.log.Info("The cloud credentials source answers again", "source", source, "afterFailures", r.failures)
+	}
+	if r.projectID == "" && c.ProjectID != "" {
+		r.projectID = c.ProjectID
+		r.log.Info("Found the project of the cloud credentials", "source", source, "project", c.ProjectID)
 	}
 	lifetime := c.Expiry.Sub(start)
 	lead := refreshLead(lifetime)

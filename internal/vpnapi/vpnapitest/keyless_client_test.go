@@ -494,3 +494,37 @@ func TestKeylessConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestKeylessProjectDiscovery: with no project id, the project is the one IAM lists for
+// the region to a request signed with the temporary credentials, as the SDK finds it
+// (the OIDC exchange is then unscoped, as the SDK's).
+func TestKeylessProjectDiscovery(t *testing.T) {
+	for _, source := range keylessSources {
+		t.Run(source, func(t *testing.T) {
+			r := newKeylessRig(t, source, 3600)
+			if o, ok := r.source.(*vpnapi.OIDCSource); ok {
+				o.ProjectID = ""
+			}
+			discovery := &vpnapi.ProjectDiscovery{IAMEndpoint: r.fake.URL, Region: vpnapitest.DefaultRegion}
+			ref := vpnapi.NewRefresher(vpnapi.RefresherConfig{Source: r.source, DiscoverProject: discovery.Discover})
+			c, err := vpnapi.New(vpnapi.Config{Endpoint: r.fake.URL, Credentials: ref})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.ListUsers(context.Background(), vpnapitest.DefaultServerID); err != nil {
+				t.Fatal(err)
+			}
+			if got := ref.ProjectID(); got != vpnapitest.DefaultProjectID {
+				t.Errorf("project = %q, want %q", got, vpnapitest.DefaultProjectID)
+			}
+			// Another region has no project of its name: the error says what to set.
+			none := &vpnapi.ProjectDiscovery{IAMEndpoint: r.fake.URL, Region: "xx-nowhere-1"}
+			ref = vpnapi.NewRefresher(vpnapi.RefresherConfig{Source: r.source, DiscoverProject: none.Discover})
+			_, err = ref.Credentials(context.Background())
+			if !vpnapi.IsCredentialsUnavailable(err) || !strings.Contains(err.Error(), vpnapi.EnvProjectID) {
+				t.Errorf("err = %v; want CredentialsUnavailable naming %s", err, vpnapi.EnvProjectID)
+			}
+			r.errs = append(r.errs, fmt.Sprint(err))
+		})
+	}
+}

@@ -117,9 +117,6 @@ Secret; checks what the source needs.
 {{- fail (printf "credentials.source must be secret, pod-identity, oidc or metadata, got %q" $source) -}}
 {{- end -}}
 {{- if and (ne $source "secret") (ne .Values.defaultCredentials "none") -}}
-{{- if not .Values.credentials.projectId -}}
-{{- fail (printf "credentials.projectId is required with credentials.source=%s" $source) -}}
-{{- end -}}
 {{- if not (or .Values.region .Values.endpoint) -}}
 {{- fail (printf "region (or endpoint) is required with credentials.source=%s" $source) -}}
 {{- end -}}
@@ -134,8 +131,10 @@ Secret; checks what the source needs.
 The environment of a keyless source (pod identity's is injected by CCE).
 */}}
 {{- define "vpnuser-operator.keylessEnv" -}}
+{{- with .Values.credentials.projectId }}
 - name: HUAWEICLOUD_SDK_PROJECT_ID
-  value: {{ .Values.credentials.projectId | quote }}
+  value: {{ . | quote }}
+{{- end }}
 {{- if eq .Values.credentials.source "oidc" }}
 - name: HUAWEICLOUD_SDK_IDP_ID
   value: {{ .Values.credentials.oidc.idpId | quote }}

@@ -30,6 +30,9 @@ import (
 // project named after the region when it is given no project id.
 const iamProjectsPath = "/v3/projects"
 
+// iamProjectsNameQuery is the query parameter of iamProjectsPath that names the project.
+const iamProjectsNameQuery = "name"
+
 // ProjectDiscovery finds the project of temporary credentials that come without one, as
 // the SDK does (core/auth/basic_credentials.go): the one project named after Region, as
 // IAM lists it to a request signed with the credentials.
@@ -52,7 +55,7 @@ func (p *ProjectDiscovery) Discover(ctx context.Context, c Credentials) (string,
 	if err != nil {
 		return "", errors.New(what + ": the IAM endpoint is not a URL")
 	}
-	u.RawQuery = url.Values{"name": {p.Region}}.Encode()
+	u.RawQuery = url.Values{iamProjectsNameQuery: {p.Region}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", errors.New(what + ": cannot build the request")
@@ -80,8 +83,7 @@ func (p *ProjectDiscovery) Discover(ctx context.Context, c Credentials) (string,
 	}
 	var body struct {
 		Projects []struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
+			ID string `json:"id"`
 		} `json:"projects"`
 	}
 	if err := ans.decode(what, &body); err != nil {

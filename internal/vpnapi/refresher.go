@@ -54,18 +54,18 @@ const (
 type Refresher struct {
 	source   CredentialsSource
 	discover func(context.Context, Credentials) (string, error)
-	metrics   *Metrics
-	log       logr.Logger
-	now       func() time.Time
-	wake      chan struct{}
+	metrics  *Metrics
+	log      logr.Logger
+	now      func() time.Time
+	wake     chan struct{}
 
 	mu sync.Mutex
 	// projectID is the project of the credentials, given or discovered.
 	projectID string
 	cur       TemporaryCredentials
-	fetched  time.Time // when cur was fetched
-	refresh  time.Time // when cur is to be refreshed (jittered)
-	inflight chan struct{}
+	fetched   time.Time // when cur was fetched
+	refresh   time.Time // when cur is to be refreshed (jittered)
+	inflight  chan struct{}
 	// failures counts the refreshes failed since the last success; lastErr is the last
 	// one's error and retryAt the end of its back-off.
 	failures int

@@ -152,7 +152,7 @@ chart-check: manifests helm kustomize controlplane ## Fail when the Helm chart d
 
 .PHONY: test-e2e
 test-e2e: build localcluster fakecloud controlplane helm kustomize ## End to end: the built operator, local control plane, fake cloud, real kubectl and helm.
-	go test -tags e2e -count=1 -timeout 10m -v ./hack/e2e/
+	go test -tags e2e -count=1 -timeout 20m -v ./hack/e2e/
 
 ##@ Dependencies
 

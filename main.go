@@ -90,6 +90,7 @@ type cloudOptions struct {
 	defaultCredentials      string
 	allowInsecureEndpoint   bool
 	adoptionNamespaces      string
+	keyless                 keylessOptions
 }
 
 // Values of --default-credentials.
@@ -191,6 +192,7 @@ func (o *cloudOptions) bindFlags(fs *flag.FlagSet) {
 		"The cloud credentials of VpnUsers without spec.credentialsSecretRef: \"env\" reads them from the environment "+
 			"(or --cloud-credentials-dir); \"none\" runs without default credentials (a multi-tenant cluster where each "+
 			"namespace brings its own Secret), and such VpnUsers report CredentialsNotFound.")
+	o.keyless.bindFlags(fs)
 }
 
 // validate checks the flags; its error names the flag.
@@ -218,6 +220,9 @@ func (o *cloudOptions) validate() error {
 	if _, err := o.adoptionNamespaceList(); err != nil {
 		problems = append(problems, err.Error())
 	}
+	if err := o.keyless.validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if _, err := o.checkEndpoint(); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -238,6 +243,9 @@ func (o *cloudOptions) cloudConfig(getenv func(string) string) (vpnapi.Config, e
 	}
 	if o.defaultCredentials == defaultCredentialsNone {
 		return o.config(region, nil), nil
+	}
+	if cfg, ok, err := o.keylessConfig(getenv, region); ok {
+		return cfg, err
 	}
 	var missing []string
 	if region == "" && o.endpoint == "" {
@@ -296,6 +304,16 @@ func cloudClients(cfg vpnapi.Config, reader client.Reader) (*controller.SecretCl
 	clouds := &controller.SecretClients{Reader: reader, Config: cfg}
 	clouds.Config.Credentials = nil
 	if cfg.Credentials == nil {
+		return clouds, nil
+	}
+	if r := keylessSource(cfg); r != nil {
+		// Temporary keys change at every refresh: the limiter is the source's.
+		cfg.Limiter = clouds.Limiter("source:"+r.Source(), r.ProjectID())
+		api, err := vpnapi.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		clouds.Default = api
 		return clouds, nil
 	}
 	c, err := cfg.Credentials.Credentials(context.Background())
@@ -485,6 +503,9 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 	if err != nil {
 		return err
 	}
+	if err := startKeyless(mgr, cloudConfig); err != nil {
+		return err
+	}
 	adoption, err := cloud.adoptionNamespaceList()
 	if err != nil {
 		return err
@@ -494,15 +515,16 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, cloud cloudOptions,
 		return err
 	}
 	if err := (&controller.VpnUserReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Clouds:                  clouds,
-		Recorder:                recorder,
-		SyncPeriod:              cloud.syncPeriod,
-		MaxConcurrentReconciles: cloud.maxConcurrentReconciles,
-		AdoptionNamespaces:      adoption,
-		MetricsRegistry:         metrics.Registry,
-		MetricsPerObject:        perObject,
+		Client:                   mgr.GetClient(),
+		APIReader:                mgr.GetAPIReader(),
+		Clouds:                   clouds,
+		Recorder:                 recorder,
+		SyncPeriod:               cloud.syncPeriod,
+		MaxConcurrentReconciles:  cloud.maxConcurrentReconciles,
+		AdoptionNamespaces:       adoption,
+		MetricsRegistry:          metrics.Registry,
+		MetricsPerObject:         perObject,
+		DefaultCredentialsSource: describeDefaultCredentials(cloudConfig),
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("creating the controller vpnuser: %w", err)
 	}

@@ -45,9 +45,27 @@ pids+=($!)
 wait_for_file "$work/cluster.ready" 60 "the local control plane" "$work/localcluster.log"
 export KUBECONFIG="$kubeconfig"
 
+# DEMO_CREDENTIALS=oidc or pod-identity runs the operator keyless (README, "Keyless
+# credentials"): no access key in its environment; the fake issues credentials living
+# DEMO_CREDENTIALS_LIFETIME seconds and rewrites the token files as a kubelet would.
+demo_credentials=${DEMO_CREDENTIALS:-keys}
+keyless_flags=()
+case "$demo_credentials" in
+keys) ;;
+oidc | pod-identity)
+  lifetime=${DEMO_CREDENTIALS_LIFETIME:-60}
+  keyless_flags=(-id-token-file "$work/id-token" -id-token-lifetime 120 -oidc-lifetime "$lifetime"
+    -pod-identity-token-file "$work/pod-identity-token" -pod-identity-token-rotate 90 -pod-identity-lifetime "$lifetime")
+  ;;
+*)
+  echo "demo: DEMO_CREDENTIALS must be keys, oidc or pod-identity, got $demo_credentials" >&2
+  exit 2
+  ;;
+esac
+
 echo "demo: starting the fake Huawei Cloud VPN API on loopback"
 setsid "$bin/fakecloud" -listen 127.0.0.1:0 -url-file "$work/fakecloud.url" -env-file "$work/fakecloud.env" \
-  >"$work/fakecloud.log" 2>&1 &
+  ${keyless_flags[@]+"${keyless_flags[@]}"} >"$work/fakecloud.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/fakecloud.env" 30 "the fake cloud" "$work/fakecloud.log"
 fake=$(cat "$work/fakecloud.url")
@@ -56,7 +74,21 @@ fake=$(cat "$work/fakecloud.url")
 # shellcheck disable=SC1091
 . "$work/fakecloud.env"
 export HUAWEICLOUD_SDK_REGION=ap-southeast-1
-operator_flags=(--vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 0)
+source_flags=()
+if [ "$demo_credentials" != keys ]; then
+  echo "demo: keyless credentials ($demo_credentials, living ${lifetime}s): no access key in the operator's environment"
+  unset HUAWEICLOUD_SDK_AK HUAWEICLOUD_SDK_SK HUAWEICLOUD_SDK_SECURITY_TOKEN
+  if [ "$demo_credentials" = oidc ]; then
+    export HUAWEICLOUD_SDK_IDP_ID="$FAKECLOUD_IDP_ID" HUAWEICLOUD_SDK_ID_TOKEN_FILE="$FAKECLOUD_ID_TOKEN_FILE" \
+      HUAWEICLOUD_SDK_IAM_ENDPOINT="$FAKECLOUD_IAM_ENDPOINT"
+  else
+    export HC_CONTAINER_CREDENTIALS_FULL_URI="$FAKECLOUD_POD_IDENTITY_URI" \
+      HC_CONTAINER_AUTHORIZATION_TOKEN_FILE="$FAKECLOUD_POD_IDENTITY_TOKEN_FILE"
+  fi
+  source_flags=(--credentials-source "$demo_credentials")
+fi
+operator_flags=(--vpn-endpoint "$fake" --sync-period 30s --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 0
+  ${source_flags[@]+"${source_flags[@]}"})
 
 echo "demo: checking the installation first (bin/manager preflight, with the operator's flags)"
 if ! "$bin/manager" preflight "${operator_flags[@]}" --preflight-server-id "$FAKECLOUD_SERVER_ID"; then

@@ -62,6 +62,10 @@ const (
 	// credentials Secret or one of its keys does not exist, or it names no Secret and the
 	// operator runs with --default-credentials=none. No cloud call is made until they come.
 	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonCredentialsUnavailable: the operator's keyless credentials source (pod
+	// identity, OIDC federation, ECS metadata) gives no valid credentials; the operator
+	// tries it again with back-off and recovers by itself when it answers.
+	ReasonCredentialsUnavailable = "CredentialsUnavailable"
 	// ReasonObserved: under managementPolicy Observe, the cloud user was found and is
 	// mirrored into the status.
 	ReasonObserved = "Observed"

@@ -71,10 +71,17 @@ func (r *VpnUserReconciler) classify(op operation, err error, credentialsSecret 
 		wait := max(vpnapi.RetryAfter(err), retry.Throttled)
 		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonRateLimited,
 			message: fmt.Sprintf("%s; trying again in %s", msg, wait), result: ctrl.Result{RequeueAfter: wait}}
+	case vpnapi.IsCredentialsUnavailable(err):
+		// The operator's keyless source failed: it is tried again in the background, and
+		// this VpnUser comes back soon to find the credentials it gives again.
+		return &outcome{state: stateWaiting, reason: vpnv1alpha1.ReasonCredentialsUnavailable,
+			message: fmt.Sprintf("%s; the operator tries the source again with back-off; trying again in %s",
+				msg, retry.CredentialsUnavailable),
+			result: ctrl.Result{RequeueAfter: retry.CredentialsUnavailable}}
 	case vpnapi.IsAuth(err):
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonCloudAuthFailed,
 			message: fmt.Sprintf("%s; check %s and their permissions; trying again in %s",
-				msg, credentialsSource(credentialsSecret), retry.AuthFailed),
+				msg, r.credentialsSourceOf(credentialsSecret), retry.AuthFailed),
 			result: ctrl.Result{RequeueAfter: retry.AuthFailed}}
 	case vpnapi.IsNotFound(err) && (op == opCreate || op == opList):
 		return &outcome{state: stateStalled, reason: vpnv1alpha1.ReasonServerNotFound,
@@ -94,6 +101,15 @@ func (r *VpnUserReconciler) classify(op operation, err error, credentialsSecret 
 		// 5xx, busy, repeated operation, network: back off through the controller's queue.
 		return waiting(vpnv1alpha1.ReasonCloudUnavailable, msg+"; retrying with back-off", fmt.Errorf("%s: %w", op, err))
 	}
+}
+
+// credentialsSourceOf is credentialsSource, with the operator's keyless source named
+// when it has one (DefaultCredentialsSource).
+func (r *VpnUserReconciler) credentialsSourceOf(credentialsSecret string) string {
+	if credentialsSecret == "" && r.DefaultCredentialsSource != "" {
+		return "the operator's cloud credentials from " + r.DefaultCredentialsSource
+	}
+	return credentialsSource(credentialsSecret)
 }
 
 // credentialsSource names where a VpnUser's cloud credentials come from: the keys of its

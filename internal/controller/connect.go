@@ -67,7 +67,7 @@ func (r *VpnUserReconciler) sameProject(s *scope) *outcome {
 	o := stalled(vpnv1alpha1.ReasonProjectMismatch, fmt.Sprintf(
 		"The cloud user %q (%s) is in project %s, but %s are of project %s: the operator does not act on it through them; "+
 			"restore credentials of project %s (the user is then followed again)",
-		vu.CloudUserName(), vu.Status.ID, vu.Status.ProjectID, credentialsSource(s.credentialsSecret()), s.project, vu.Status.ProjectID))
+		vu.CloudUserName(), vu.Status.ID, vu.Status.ProjectID, r.credentialsSourceOf(s.credentialsSecret()), s.project, vu.Status.ProjectID))
 	o.result = ctrl.Result{RequeueAfter: r.Retry.withDefaults().AuthFailed}
 	return o
 }

@@ -98,6 +98,10 @@ type operatorOptions struct {
 	metricsPerObject bool
 	// leaderElection runs the manager with leader election (a Lease in the namespace).
 	leaderElection bool
+	// credentials, when set, replace the default credentials (a keyless source's
+	// Refresher); credentialsSource names it, as --credentials-source does.
+	credentials       vpnapi.CredentialsProvider
+	credentialsSource string
 }
 
 // operator is one run of the operator on one namespace, against a fake cloud.
@@ -172,6 +176,9 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 			SecretKey: vpnapi.NewSecret(vpnapitest.DefaultSecretKey),
 			ProjectID: project,
 		}
+		if opts.credentials != nil {
+			cloudConfig.Credentials = opts.credentials
+		}
 		api, err := vpnapi.New(cloudConfig)
 		Expect(err).NotTo(HaveOccurred())
 		clouds.Default = api
@@ -199,6 +206,7 @@ func startOperator(ns string, cloud *vpnapitest.Server, opts operatorOptions) *o
 		MetricsRegistry:         opts.metrics,
 		MetricsPerObject:        opts.metricsPerObject,
 	}
+	r.DefaultCredentialsSource = opts.credentialsSource
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	op.reconciler = r
 	go func() {

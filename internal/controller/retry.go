@@ -40,6 +40,10 @@ type RetryPolicy struct {
 	// waited for before it is taken for deleted and created again.
 	NewUserPoll  time.Duration
 	NewUserGrace time.Duration
+
+	// CredentialsUnavailable is the wait after the operator's keyless credentials source
+	// gave no valid credentials (its refresher retries it every 30 s at most).
+	CredentialsUnavailable time.Duration
 }
 
 // DefaultRetryPolicy is the policy of the operator.
@@ -51,6 +55,8 @@ var DefaultRetryPolicy = RetryPolicy{
 	MaxDelay:       5 * time.Minute,
 	NewUserPoll:    5 * time.Second,
 	NewUserGrace:   2 * time.Minute,
+
+	CredentialsUnavailable: 15 * time.Second,
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -63,5 +69,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		MaxDelay:       cmp.Or(p.MaxDelay, d.MaxDelay),
 		NewUserPoll:    cmp.Or(p.NewUserPoll, d.NewUserPoll),
 		NewUserGrace:   cmp.Or(p.NewUserGrace, d.NewUserGrace),
+
+		CredentialsUnavailable: cmp.Or(p.CredentialsUnavailable, d.CredentialsUnavailable),
 	}
 }

@@ -73,6 +73,9 @@ type VpnUserReconciler struct {
 	MetricsRegistry prometheus.Registerer
 	// MetricsPerObject adds vpnuser_user_info, a series per VpnUser.
 	MetricsPerObject bool
+	// DefaultCredentialsSource names, in messages, the keyless source of the operator's
+	// own credentials (vpnapi.DescribeSource); "" means keys from the environment.
+	DefaultCredentialsSource string
 
 	// minObjectSyncPeriod is the shortest period the annotation sync-period may set;
 	// 0 means MinObjectSyncPeriod (tests lower it).

@@ -382,6 +382,7 @@ func (c *Client) do(ctx context.Context, r request) (*answer, error) {
 		return nil, err
 	}
 	var applied ambiguity
+	renewed := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.metrics.retried(r.op)
@@ -391,6 +392,14 @@ func (c *Client) do(ctx context.Context, r request) (*answer, error) {
 		if err == nil {
 			ans.applied = applied
 			return ans, nil
+		}
+		if exp, ok := c.creds.(expirer); ok && !renewed && IsCredentialsExpired(err) {
+			// The cloud refused the temporary credentials as expired (a 401 is never
+			// performed, so any call may be sent again): new ones, and one more attempt.
+			renewed = true
+			exp.Expired(sent.accessKey)
+			attempt--
+			continue
 		}
 		if attempt > 0 && r.goneOnRetryIsDone && IsNotFound(err) {
 			return &answer{op: r.op, status: http.StatusNotFound, applied: applied}, nil
@@ -474,6 +483,8 @@ type sending struct {
 	maybe bool
 	// at is the time the request was given to a connection: just before it was written.
 	at time.Time
+	// accessKey is the access key the attempt was signed with, "" when it was not sent.
+	accessKey string
 }
 
 // attempt sends r once: credentials, rate limiter, a fresh signature, a bounded wait. It
@@ -487,6 +498,12 @@ func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, erro
 	if err := c.wait(ctx, r.op); err != nil {
 		return nil, sending{}, err
 	}
+	if _, temporary := c.creds.(expirer); temporary {
+		// The limiter may have made the attempt wait: sign with credentials valid now.
+		if creds, err = c.credentials(ctx, r.op); err != nil {
+			return nil, sending{}, err
+		}
+	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	tr := &connTrace{now: c.now}
@@ -499,9 +516,10 @@ func (c *Client) attempt(ctx context.Context, r request) (*answer, sending, erro
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.metrics.observe(r.op, 0, nil, time.Since(start))
-		return nil, sending{maybe: !c.neverSent(tr, err), at: tr.sentAt()}, &TransportError{Operation: r.op, Err: err}
+		return nil, sending{maybe: !c.neverSent(tr, err), at: tr.sentAt(), accessKey: creds.AccessKey},
+			&TransportError{Operation: r.op, Err: err}
 	}
-	sent := sending{maybe: resp.StatusCode < 400 || resp.StatusCode >= 500, at: tr.sentAt()}
+	sent := sending{maybe: resp.StatusCode < 400 || resp.StatusCode >= 500, at: tr.sentAt(), accessKey: creds.AccessKey}
 	body, readErr := readBody(resp)
 	elapsed := time.Since(start)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

@@ -22,6 +22,9 @@ const (
 	CodeRepeated         = "VPN.0031"
 	CodeBadSignature     = "APIGW.0301"
 	CodeThrottled        = "APIGW.0308"
+	// CodeTokenExpired is the API gateway's 401 for an expired token, which is what it
+	// answers to temporary credentials past their expiry.
+	CodeTokenExpired = "APIGW.0307"
 	// CodeClientThrottled marks an error made by the client itself: its rate limiter could
 	// not grant a request before the caller's deadline. StatusCode is 0 then.
 	CodeClientThrottled = "CLIENT.THROTTLED"
@@ -144,14 +147,22 @@ func Deferred(err error) (retryAfter time.Duration, ok bool) {
 	return 0, false
 }
 
-// IsAuth reports whether err is a refusal of the credentials (401, 403) or a lack of them.
+// IsAuth reports whether err is a refusal of the credentials (401, 403) or a lack of them
+// (missing, or a keyless source that cannot give any: IsCredentialsUnavailable).
 func IsAuth(err error) bool {
 	var ce *CredentialsError
-	if errors.As(err, &ce) {
+	if errors.As(err, &ce) || IsCredentialsUnavailable(err) {
 		return true
 	}
 	var e *APIError
 	return errors.As(err, &e) && (e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden)
+}
+
+// IsCredentialsExpired reports whether err is the cloud's refusal of expired temporary
+// credentials: 401 APIGW.0307. IsAuth is true for it too.
+func IsCredentialsExpired(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.StatusCode == http.StatusUnauthorized && e.Code == CodeTokenExpired
 }
 
 // IsRetryable reports whether trying the same request again later may succeed: a 5xx,

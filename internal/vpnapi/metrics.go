@@ -3,6 +3,7 @@ package vpnapi
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,10 @@ type Metrics struct {
 	// throttleWait and throttled count the waits of the client-side rate limiter.
 	throttleWait *prometheus.CounterVec
 	throttled    *prometheus.CounterVec
+
+	// reg registers, on first use, the metrics of the keyless credentials.
+	reg   prometheus.Registerer
+	creds credentialsMetrics
 }
 
 // Result classes of vpnapi_calls_total.
@@ -82,6 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"or deferred to a turn in the project's queue); requests sent at once are not counted.",
 		}, []string{labelProject}),
 	}
+	m.reg = reg
 	if reg != nil {
 		m.requests = register(reg, m.requests)
 		m.duration = register(reg, m.duration)
@@ -160,4 +166,58 @@ type limiterSeries struct {
 	rate                prometheus.Gauge
 	decreases           prometheus.Counter
 	waitSeconds, waited prometheus.Counter
+}
+
+// The metrics of the keyless credentials (#23), in a block of their own.
+const labelSource = "source"
+
+var (
+	credentialsExpiryDesc = prometheus.GaugeOpts{
+		Name: "vpnapi_credentials_expiry_timestamp_seconds",
+		Help: "Expiry of the temporary cloud credentials in use, as a Unix time, by keyless source " +
+			"(pod-identity, oidc, metadata): alert when time() comes near it.",
+	}
+	credentialsRefreshesDesc = prometheus.CounterOpts{
+		Name: "vpnapi_credentials_refreshes_total",
+		Help: "Fetches of temporary cloud credentials from a keyless source, by source and result (success, failure).",
+	}
+)
+
+// credentialsMetrics are the series of the keyless credentials; the Refreshers bound to
+// the Metrics publish them.
+type credentialsMetrics struct {
+	once      sync.Once
+	expiry    *prometheus.GaugeVec
+	refreshes *prometheus.CounterVec
+}
+
+// credentials registers the credentials metrics with the registry of m on first use.
+func (m *Metrics) credentials() *credentialsMetrics {
+	m.creds.once.Do(func() {
+		m.creds.expiry = prometheus.NewGaugeVec(credentialsExpiryDesc, []string{labelSource})
+		m.creds.refreshes = prometheus.NewCounterVec(credentialsRefreshesDesc, []string{labelSource, "result"})
+		if m.reg != nil {
+			m.creds.expiry = register(m.reg, m.creds.expiry)
+			m.creds.refreshes = register(m.reg, m.creds.refreshes)
+		}
+	})
+	return &m.creds
+}
+
+func (m *Metrics) credentialsRefreshed(source string, ok bool) {
+	if m == nil {
+		return
+	}
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	m.credentials().refreshes.WithLabelValues(source, result).Inc()
+}
+
+func (m *Metrics) credentialsExpiry(source string, expiry time.Time) {
+	if m == nil {
+		return
+	}
+	m.credentials().expiry.WithLabelValues(source).Set(float64(expiry.Unix()))
 }

@@ -120,3 +120,43 @@ flag's default; else the flag with the namespaces joined with commas (none for [
 {{- printf "--adoption-namespaces=%s" $list }}
 {{- end }}
 {{- end }}
+
+{{/*
+The keyless source of the operator's own credentials (credentials.source), "" for the
+Secret; checks what the source needs.
+*/}}
+{{- define "vpnuser-operator.keylessSource" -}}
+{{- $source := .Values.credentials.source | default "secret" -}}
+{{- if not (has $source (list "secret" "pod-identity" "oidc" "metadata")) -}}
+{{- fail (printf "credentials.source must be secret, pod-identity, oidc or metadata, got %q" $source) -}}
+{{- end -}}
+{{- if and (ne $source "secret") (ne .Values.defaultCredentials "none") -}}
+{{- if not (or .Values.region .Values.endpoint) -}}
+{{- fail (printf "region (or endpoint) is required with credentials.source=%s" $source) -}}
+{{- end -}}
+{{- if and (eq $source "oidc") (not (and .Values.credentials.oidc.idpId .Values.credentials.oidc.audience)) -}}
+{{- fail "credentials.oidc.idpId and credentials.oidc.audience are required with credentials.source=oidc" -}}
+{{- end -}}
+{{- $source -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The environment of a keyless source (pod identity's is injected by CCE).
+*/}}
+{{- define "vpnuser-operator.keylessEnv" -}}
+{{- with .Values.credentials.projectId }}
+- name: HUAWEICLOUD_SDK_PROJECT_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- if eq .Values.credentials.source "oidc" }}
+- name: HUAWEICLOUD_SDK_IDP_ID
+  value: {{ .Values.credentials.oidc.idpId | quote }}
+- name: HUAWEICLOUD_SDK_ID_TOKEN_FILE
+  value: /var/run/secrets/huaweicloud/oidc/token
+{{- with .Values.credentials.oidc.iamEndpoint }}
+- name: HUAWEICLOUD_SDK_IAM_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}

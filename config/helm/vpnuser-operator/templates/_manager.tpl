@@ -19,6 +19,12 @@ that preflight checks exactly the configuration the operator runs with.
 {{- if eq .Values.defaultCredentials "none" }}
 # No credentials of its own: every VpnUser names its credentials Secret.
 - --default-credentials=none
+{{- else if include "vpnuser-operator.keylessSource" . }}
+# Keyless: temporary credentials, refreshed ahead of their expiry.
+- --credentials-source={{ include "vpnuser-operator.keylessSource" . }}
+{{- with .Values.credentials.metadataEndpoint }}
+- --metadata-endpoint={{ . }}
+{{- end }}
 {{- else }}
 # The credentials are the files of the mounted Secret, read again when they change.
 - --cloud-credentials-dir=/etc/huaweicloud/credentials
@@ -75,7 +81,11 @@ that preflight checks exactly the configuration the operator runs with.
 {{/* The operator's environment, as YAML list items (none: empty). */}}
 {{- define "vpnuser-operator.managerEnv" -}}
 {{- $goMemLimit := include "vpnuser-operator.goMemLimit" . }}
-{{- if ne .Values.defaultCredentials "none" }}
+{{- $keyless := include "vpnuser-operator.keylessSource" . }}
+{{- if and $keyless (ne .Values.defaultCredentials "none") }}
+{{ include "vpnuser-operator.keylessEnv" . | trim }}
+{{- end }}
+{{- if include "vpnuser-operator.ownCredentials" . }}
 # The region, when the Secret has one (else --region).
 - name: HUAWEICLOUD_SDK_REGION
   valueFrom:
@@ -102,9 +112,13 @@ that preflight checks exactly the configuration the operator runs with.
 
 {{/* The operator container's volume mounts, as YAML list items (none: empty). */}}
 {{- define "vpnuser-operator.managerVolumeMounts" -}}
-{{- if ne .Values.defaultCredentials "none" }}
+{{- if include "vpnuser-operator.ownCredentials" . }}
 - name: cloud-credentials
   mountPath: /etc/huaweicloud/credentials
+  readOnly: true
+{{- else if and (ne .Values.defaultCredentials "none") (eq (include "vpnuser-operator.keylessSource" .) "oidc") }}
+- name: oidc-token
+  mountPath: /var/run/secrets/huaweicloud/oidc
   readOnly: true
 {{- end }}
 {{- with .Values.extraVolumeMounts }}
@@ -114,10 +128,18 @@ that preflight checks exactly the configuration the operator runs with.
 
 {{/* The pod's volumes, as YAML list items (none: empty). */}}
 {{- define "vpnuser-operator.managerVolumes" -}}
-{{- if ne .Values.defaultCredentials "none" }}
+{{- if include "vpnuser-operator.ownCredentials" . }}
 - name: cloud-credentials
   secret:
     secretName: {{ include "vpnuser-operator.credentialsSecretName" . }}
+{{- else if and (ne .Values.defaultCredentials "none") (eq (include "vpnuser-operator.keylessSource" .) "oidc") }}
+- name: oidc-token
+  projected:
+    sources:
+    - serviceAccountToken:
+        audience: {{ .Values.credentials.oidc.audience | quote }}
+        expirationSeconds: {{ .Values.credentials.oidc.expirationSeconds }}
+        path: token
 {{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
@@ -138,4 +160,10 @@ selector (the constraint would otherwise count no pod).
 {{- $out = append $out $c }}
 {{- end }}
 {{- toYaml $out }}
+{{- end }}
+
+
+{{/* "true" when the operator reads keys from the chart's credentials Secret (not none, not keyless). */}}
+{{- define "vpnuser-operator.ownCredentials" -}}
+{{- if and (ne .Values.defaultCredentials "none") (not (include "vpnuser-operator.keylessSource" .)) }}true{{ end }}
 {{- end }}

@@ -33,6 +33,10 @@ import (
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	// CA roots inside the binary, for an image with no /etc/ssl (release images have no
+	// base): used only when the system has no roots of its own.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -525,7 +529,12 @@ func main() {
 	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
+	printVersion := flag.Bool("version", false, "Print the version and exit.")
 	flag.Parse()
+	if *printVersion {
+		fmt.Println("vpnuser-operator", version)
+		return
+	}
 
 	// One line for all the problems of the flags.
 	if err := errors.Join(cloud.validate(), mgrOpts.validate()); err != nil {

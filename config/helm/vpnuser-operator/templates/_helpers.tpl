@@ -54,7 +54,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The image reference. */}}
 {{- define "vpnuser-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
+{{- end }}
 {{- end }}
 
 {{/*

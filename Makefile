@@ -149,7 +149,7 @@ chart-check: manifests helm kustomize ## Fail when the Helm chart drifts from co
 	CHARTCHECK_REQUIRE_TOOLS=1 go test -count=1 ./hack/chartcheck/ ./config/argocd/
 
 .PHONY: test-e2e
-test-e2e: build localcluster fakecloud controlplane helm kustomize ## End to end: the built operator, local control plane, fake cloud, real kubectl and helm.
+test-e2e: build release-image localcluster fakecloud controlplane helm kustomize ## End to end: the release image's operator, local control plane, fake cloud, real kubectl and helm.
 	go test -tags e2e -count=1 -timeout 10m -v ./hack/e2e/
 
 .PHONY: release

@@ -112,7 +112,7 @@ func layerTar(binary []byte, mtime time.Time) ([]byte, error) {
 		{name: "etc/", mode: 0o755, dir: true},
 		{name: "etc/group", mode: 0o644, data: []byte(etcGroup)},
 		{name: "etc/passwd", mode: 0o644, data: []byte(etcPasswd)},
-		{name: "manager", mode: 0o755, data: binary},
+		{name: strings.TrimPrefix(binaryPath, "/"), mode: 0o755, data: binary},
 		{name: "tmp/", mode: 0o1777, dir: true},
 	} {
 		// USTAR: no access or change times, mtime in whole seconds, owner 0:0.

@@ -75,7 +75,7 @@ func main() {
 		"the source repository (org.opencontainers.image.source)")
 	flag.StringVar(&o.platforms, "platforms", "linux/amd64,linux/arm64", "the image's platforms")
 	flag.BoolVar(&o.imageOnly, "image-only", false, "write only the image layout OUT/image (and -extract)")
-	flag.StringVar(&o.extract, "extract", "", "copy the linux/amd64 manager out of the written image into this file")
+	flag.StringVar(&o.extract, "extract", "", "copy the manager of the first of -platforms out of the written image into this file")
 	flag.StringVar(&o.kustomize, "kustomize", "bin/kustomize", "kustomize (relative to -root)")
 	flag.StringVar(&o.helm, "helm", "bin/helm", "helm (relative to -root)")
 	flag.StringVar(&o.sbomTool, "cyclonedx-gomod", "bin/cyclonedx-gomod", "cyclonedx-gomod (relative to -root)")
@@ -135,16 +135,29 @@ func run(ctx context.Context, o options) error {
 	logf("image index %s for %s in %s (%s, built in %s)", digest, o.platforms, imageDir, info.Revision,
 		time.Since(start).Round(time.Second))
 	if o.extract != "" {
-		amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
-		if err := extractBinary(imageDir, amd64, abs(o.extract)); err != nil {
+		first := platforms[0]
+		if err := extractBinary(imageDir, first, abs(o.extract)); err != nil {
 			return fmt.Errorf("extracting the manager: %w", err)
 		}
-		logf("the %s manager of the image is in %s", amd64, abs(o.extract))
+		logf("the %s manager of the image is in %s", first, abs(o.extract))
 	}
 	if o.imageOnly {
 		return nil
 	}
 
+	return writeArtifacts(ctx, o, abs, idx, platforms, info)
+}
+
+// writeArtifacts writes the release's files besides the image layout: a docker tarball
+// per platform, the OCI archive of the layout, install.yaml, the chart, the SBOM and
+// SHA256SUMS.
+func writeArtifacts(ctx context.Context, o options, abs func(string) string, idx v1.ImageIndex,
+	platforms []v1.Platform, info buildInfo) error {
+	root, out, imageDir := abs("."), abs(o.out), filepath.Join(abs(o.out), "image")
+	digest, err := idx.Digest()
+	if err != nil {
+		return err
+	}
 	name := "vpnuser-operator-" + o.version
 	for _, p := range platforms {
 		path := filepath.Join(out, name+"-"+p.OS+"-"+p.Architecture+".tar")

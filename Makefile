@@ -157,9 +157,9 @@ release: manifests generate kustomize helm cyclonedx-gomod ## Build the release 
 	go -C hack/release run . -root "$(CURDIR)" -version "$(VERSION)" -out dist -image "$(IMG_REPO)"
 
 .PHONY: release-image
-release-image: ## Build the release image's linux/amd64 layout into bin/release-image and extract its manager to bin/manager-image (make test-e2e runs that binary).
+release-image: ## Build the release image's linux/amd64 layout into bin/release/image and extract its manager to bin/manager-image (make test-e2e runs that binary).
 	go -C hack/release run . -root "$(CURDIR)" -image-only -platforms linux/amd64 -version "$(VERSION)" \
-		-out bin/release-image -extract bin/manager-image
+		-out bin/release -extract bin/manager-image
 
 .PHONY: test-release
 test-release: ## Build the release image twice and check it: same digest, config, labels, the binary runs (hack/release).

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // placeholderImage is the image config/manager names; install.yaml pins the release's.
@@ -122,10 +123,50 @@ func pinImageValues(values []byte, repository, digest string) ([]byte, error) {
 // writeSBOM writes the CycloneDX SBOM of the manager as built for linux/amd64 (the
 // modules of linux/arm64 are the same), with licenses and the standard library, and
 // without a timestamp or a serial number, so that it is reproducible too.
-func writeSBOM(ctx context.Context, tool, root string, path string) error {
+//
+// cyclonedx-gomod takes the main module's version from git (a tag at HEAD), and cannot
+// read a linked worktree: it runs on a copy of the module's sources (what the Dockerfile
+// copies) in a fresh repository whose one commit, dated info.Created, is tagged
+// v<version>.
+func writeSBOM(ctx context.Context, tool, root string, info buildInfo, path string) error {
+	tmp, err := os.MkdirTemp("", "vpnuser-operator-sbom-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, f), data, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"api", "internal"} {
+		if err := os.CopyFS(filepath.Join(tmp, d), os.DirFS(filepath.Join(root, d))); err != nil {
+			return err
+		}
+	}
+	date := info.Created.Format(time.RFC3339)
+	env := append(os.Environ(), "GIT_AUTHOR_NAME=release", "GIT_AUTHOR_EMAIL=release@localhost",
+		"GIT_COMMITTER_NAME=release", "GIT_COMMITTER_EMAIL=release@localhost",
+		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "."},
+		{"commit", "-q", "-m", "vpnuser-operator " + info.Version + " (" + info.Revision + ")"},
+		{"tag", "v" + info.Version},
+	} {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir, cmd.Env = tmp, env
+		if output, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s for the SBOM: %w\n%s", args[0], err, output)
+		}
+	}
 	cmd := exec.CommandContext(ctx, tool, "app", "-json", "-licenses", "-std", "-noserial", "-notimestamp",
 		"-output", path, ".")
-	cmd.Dir = root
+	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("cyclonedx-gomod: %w\n%s", err, output)

@@ -175,7 +175,7 @@ func writeArtifacts(ctx context.Context, o options, abs func(string) string, idx
 	if err := packageChart(ctx, abs(o.helm), root, o.version, o.repository, digest.String(), out); err != nil {
 		return err
 	}
-	if err := writeSBOM(ctx, abs(o.sbomTool), root, filepath.Join(out, "sbom.cdx.json")); err != nil {
+	if err := writeSBOM(ctx, abs(o.sbomTool), root, info, filepath.Join(out, "sbom.cdx.json")); err != nil {
 		return err
 	}
 	sums := []string{"install.yaml", name + ".tgz", "sbom.cdx.json", name + ".oci.tar", "image/index.json"}

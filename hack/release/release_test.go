@@ -319,7 +319,7 @@ func checkArtifacts(t *testing.T, ctx context.Context, root, digest string) {
 		t.Errorf("helm lint --strict %s: %v\n%s", tgz, err, out)
 	}
 
-	if err := writeSBOM(ctx, sbom, root, filepath.Join(out, "sbom.cdx.json")); err != nil {
+	if err := writeSBOM(ctx, sbom, root, testInfo, filepath.Join(out, "sbom.cdx.json")); err != nil {
 		t.Fatal(err)
 	}
 	var bom struct {

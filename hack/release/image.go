@@ -245,7 +245,7 @@ func buildIndex(ctx context.Context, root string, platforms []v1.Platform, info 
 
 // writeLayout writes the index as an OCI image layout into dir (emptied first), named by
 // the version (org.opencontainers.image.ref.name), as `skopeo copy oci:DIR:VERSION` and
-// `crane push --index DIR` read it.
+// `crane push DIR REF` read it.
 func writeLayout(dir string, idx v1.ImageIndex, version string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err

@@ -23,6 +23,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,11 +34,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 const (
@@ -107,7 +111,11 @@ func TestReleaseImage(t *testing.T) {
 	for _, p := range testPlatforms {
 		checkPlatformImage(t, idx, p)
 	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("the index is not valid: %v", err)
+	}
 	runExtractedManager(t, dirs[0])
+	checkCranePush(t, dirs[0], digests[0])
 	checkTarballs(t, idx, dirs[0])
 	checkArtifacts(t, ctx, root, digests[0].String())
 }
@@ -244,6 +252,35 @@ func runExtractedManager(t *testing.T, dir string) {
 	// Statically linked: no interpreter (the image has no libc).
 	if out, err := exec.Command("file", bin).Output(); err == nil && !strings.Contains(string(out), "statically linked") {
 		t.Errorf("the image's manager is not static: %s", out)
+	}
+}
+
+// checkCranePush pushes the layout with crane as the README says, to a registry in this
+// process (go-containerregistry's), when `make crane` has built it: the pushed index has
+// the layout's digest, so that install.yaml's and the chart's references hold.
+func checkCranePush(t *testing.T, dir string, want v1.Hash) {
+	t.Helper()
+	crane, err := filepath.Abs("../../bin/crane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crane); err != nil {
+		t.Logf("no %s (make crane builds it): not pushing the layout", crane)
+		return
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/vpnuser-operator:" + testVersion
+	if out, err := exec.Command(crane, "push", dir, ref).CombinedOutput(); err != nil {
+		t.Fatalf("crane push %s %s: %v\n%s", dir, ref, err, out)
+	}
+	out, err := exec.Command(crane, "digest", ref).Output()
+	if err != nil || strings.TrimSpace(string(out)) != want.String() {
+		t.Errorf("crane digest %s = %q (%v), want %s", ref, out, err, want)
+	}
+	out, err = exec.Command(crane, "config", "--platform", "linux/arm64", ref).Output()
+	if err != nil || !strings.Contains(string(out), `"architecture":"arm64"`) {
+		t.Errorf("crane config --platform linux/arm64 %s = %s (%v)", ref, out, err)
 	}
 }
 

@@ -17,11 +17,15 @@ limitations under the License.
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -54,7 +58,8 @@ func writeInstallYAML(ctx context.Context, kustomize, root, pinned, path string)
 
 // packageChart packages a copy of the chart whose default image is repository@digest,
 // as OUT/vpnuser-operator-VERSION.tgz (version and appVersion VERSION).
-func packageChart(ctx context.Context, helm, root, version, repository, digest, out string) error {
+func packageChart(ctx context.Context, helm, root, version, repository, digest string, created time.Time,
+	out string) error {
 	tmp, err := os.MkdirTemp("", "vpnuser-operator-chart-")
 	if err != nil {
 		return err
@@ -81,7 +86,47 @@ func packageChart(ctx context.Context, helm, root, version, repository, digest, 
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("helm package: %w\n%s", err, output)
 	}
-	return nil
+	// helm stamps the time of packaging: the commit's instead, so that it is reproducible.
+	return restampTgz(filepath.Join(out, "vpnuser-operator-"+version+".tgz"), created)
+}
+
+// restampTgz rewrites a gzipped tar with every time set to mtime (and none in the gzip
+// header), keeping the entries, their order and contents.
+func restampTgz(path string, mtime time.Time) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	var tarBuf bytes.Buffer
+	tr, tw := tar.NewReader(zr), tar.NewWriter(&tarBuf)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		h.ModTime, h.AccessTime, h.ChangeTime = mtime, time.Time{}, time.Time{}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	compressed, err := gzipBytes(tarBuf.Bytes())
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, compressed, 0o644)
 }
 
 // pinImageValues sets repository and digest in the top-level image: block of a chart's

@@ -172,7 +172,7 @@ func writeArtifacts(ctx context.Context, o options, abs func(string) string, idx
 	if err := writeInstallYAML(ctx, abs(o.kustomize), root, pinned, filepath.Join(out, "install.yaml")); err != nil {
 		return err
 	}
-	if err := packageChart(ctx, abs(o.helm), root, o.version, o.repository, digest.String(), out); err != nil {
+	if err := packageChart(ctx, abs(o.helm), root, o.version, o.repository, digest.String(), info.Created, out); err != nil {
 		return err
 	}
 	if err := writeSBOM(ctx, abs(o.sbomTool), root, info, filepath.Join(out, "sbom.cdx.json")); err != nil {

@@ -351,10 +351,18 @@ func checkArtifacts(t *testing.T, ctx context.Context, root, digest string) {
 		t.Errorf("install.yaml does not pin %s", pinned)
 	}
 
-	if err := packageChart(ctx, helm, root, "0.0.0-test", testRepo, digest, out); err != nil {
-		t.Fatal(err)
-	}
 	tgz := filepath.Join(out, "vpnuser-operator-0.0.0-test.tgz")
+	var packaged [][]byte
+	for range 2 {
+		if err := packageChart(ctx, helm, root, "0.0.0-test", testRepo, digest, testCreated, out); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(tgz)
+		packaged = append(packaged, data)
+	}
+	if !bytes.Equal(packaged[0], packaged[1]) {
+		t.Error("two packagings of the chart differ")
+	}
 	rendered, err := exec.CommandContext(ctx, helm, "template", "vpnop", tgz, "-n", "ops").CombinedOutput()
 	if err != nil {
 		t.Fatalf("helm template %s: %v\n%s", tgz, err, rendered)

@@ -249,9 +249,16 @@ func runExtractedManager(t *testing.T, dir string) {
 	if err != nil || strings.TrimSpace(string(out)) != "vpnuser-operator "+testVersion {
 		t.Errorf("the image's manager --version: %q (%v), want %q", out, err, "vpnuser-operator "+testVersion)
 	}
-	// Statically linked: no interpreter (the image has no libc).
-	if out, err := exec.Command("file", bin).Output(); err == nil && !strings.Contains(string(out), "statically linked") {
-		t.Errorf("the image's manager is not static: %s", out)
+	// Static, path-free, and with CA roots of its own (the image has no libc and no
+	// /etc/ssl): as the binary's build information says.
+	info, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	for _, want := range []string{"build\tCGO_ENABLED=0\n", "build\t-trimpath=true\n", "dep\tgolang.org/x/crypto/x509roots/fallback\t"} {
+		if !strings.Contains(string(info), want) {
+			t.Errorf("the image's manager was not built with %q:\n%s", want, info)
+		}
 	}
 }
 

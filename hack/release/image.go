@@ -254,9 +254,18 @@ func writeLayout(dir string, idx v1.ImageIndex, version string) error {
 	if err != nil {
 		return err
 	}
-	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		"org.opencontainers.image.ref.name": version,
-	}))
+	})); err != nil {
+		return err
+	}
+	// go-containerregistry writes blobs 0600, 0644 or 0755 by their kind: all readable.
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return os.Chmod(path, 0o644)
+	})
 }
 
 // platformImage is the image of platform p in the index.

@@ -102,7 +102,7 @@ fakecloud: ## Build hack/fakecloud (the fake Huawei Cloud VPN user API).
 .PHONY: docker-build
 docker-build: ## Build the container image with the manager.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
-		--build-arg CREATED=$$(date -u -d @$$(git log -1 --format=%ct) +%Y-%m-%dT%H:%M:%SZ) -t ${IMG} .
+		--build-arg CREATED=$$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ) -t ${IMG} .
 
 .PHONY: docker-push
 docker-push: ## Push the container image.

@@ -103,7 +103,8 @@ fakecloud: ## Build hack/fakecloud (the fake Huawei Cloud VPN user API).
 # No container engine runs on the development machines: images are built elsewhere.
 .PHONY: docker-build
 docker-build: ## Build the container image with the manager.
-	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t ${IMG} .
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+		--build-arg CREATED=$$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ) -t ${IMG} .
 
 .PHONY: docker-push
 docker-push: ## Push the container image.
@@ -151,8 +152,24 @@ chart-check: manifests helm kustomize controlplane ## Fail when the Helm chart d
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" CHARTCHECK_REQUIRE_TOOLS=1 go test -count=1 ./hack/chartcheck/ ./config/argocd/
 
 .PHONY: test-e2e
-test-e2e: build localcluster fakecloud controlplane helm kustomize ## End to end: the built operator, local control plane, fake cloud, real kubectl and helm.
+test-e2e: build release-image localcluster fakecloud controlplane helm kustomize ## End to end: the release image's operator, local control plane, fake cloud, real kubectl and helm.
 	go test -tags e2e -count=1 -timeout 20m -v ./hack/e2e/
+
+.PHONY: release
+release: manifests generate kustomize helm cyclonedx-gomod ## Build the release into dist/ without a container engine (VERSION=x.y.z; IMG_REPO=...): the multi-arch OCI image, install.yaml and chart pinned by digest, SBOM, SHA256SUMS.
+	go -C hack/release run . -root "$(CURDIR)" -version "$(VERSION)" -out dist -image "$(IMG_REPO)"
+
+.PHONY: release-image
+release-image: ## Build the release image's linux/amd64 layout into bin/release/image and extract its manager to bin/manager-image (make test-e2e runs that binary).
+	go -C hack/release run . -root "$(CURDIR)" -image-only -platforms linux/amd64 -version "$(VERSION)" \
+		-out bin/release -extract bin/manager-image
+
+.PHONY: test-release
+test-release: ## Build the release image twice and check it: same digest, config, labels, the binary runs (hack/release).
+	go -C hack/release test -count=1 -timeout 30m -v .
+
+## The repository that install.yaml and the chart of `make release` pull the image from.
+IMG_REPO ?= ghcr.io/vpnuser-operator/vpnuser-operator
 
 ##@ Dependencies
 
@@ -180,6 +197,21 @@ KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION ?= v2.12.2
 CRD_REF_DOCS_VERSION ?= v0.3.0
+
+CYCLONEDX_GOMOD ?= $(LOCALBIN)/cyclonedx-gomod
+CYCLONEDX_GOMOD_VERSION ?= v1.10.0
+CRANE ?= $(LOCALBIN)/crane
+CRANE_VERSION ?= v0.22.1
+
+.PHONY: cyclonedx-gomod
+cyclonedx-gomod: $(CYCLONEDX_GOMOD) ## Install cyclonedx-gomod (the release's SBOM) locally if necessary.
+$(CYCLONEDX_GOMOD): $(LOCALBIN)
+	$(call go-install-tool,$(CYCLONEDX_GOMOD),github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod,$(CYCLONEDX_GOMOD_VERSION))
+
+.PHONY: crane
+crane: $(CRANE) ## Install crane (pushes the release's image layout to a registry) locally if necessary.
+$(CRANE): $(LOCALBIN)
+	$(call go-install-tool,$(CRANE),github.com/google/go-containerregistry/cmd/crane,$(CRANE_VERSION))
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s (only what is missing).

@@ -34,6 +34,10 @@ import (
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	// CA roots inside the binary, for an image with no /etc/ssl (release images have no
+	// base): used only when the system has no roots of its own.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -561,11 +565,16 @@ func main() {
 	// Production logging (JSON, info level) unless --zap-devel or --zap-log-level say otherwise.
 	logOpts := zap.Options{}
 	logOpts.BindFlags(flag.CommandLine)
+	printVersion := flag.Bool("version", false, "Print the version and exit.")
 	// manager preflight [flags]: check the installation with the operator's flags, and exit.
 	if len(os.Args) > 1 && os.Args[1] == preflightCommand {
 		os.Exit(runPreflight(flag.CommandLine, os.Args[2:], &mgrOpts, &cloud, os.Getenv, ctrl.GetConfig, os.Stdout))
 	}
 	flag.Parse()
+	if *printVersion {
+		fmt.Println("vpnuser-operator", version)
+		return
+	}
 
 	// One line for all the problems of the flags.
 	if err := errors.Join(cloud.validate(), mgrOpts.validate()); err != nil {

@@ -215,6 +215,15 @@ func findTools(t *testing.T) tools {
 	if len(missing) > 0 {
 		t.Fatalf("missing: %s; run 'make test-e2e', which builds them", strings.Join(missing, ", "))
 	}
+	// The manager taken out of the release image's layer (make release-image), so that the
+	// binary users get is the one tested; unless bin/manager was built after it.
+	image := filepath.Join(bin, "manager-image")
+	if fi, err := os.Stat(image); err == nil {
+		if m, err := os.Stat(tl.manager); err == nil && !fi.ModTime().Before(m.ModTime()) {
+			tl.manager = image
+		}
+	}
+	logf("operator binary: %s", tl.manager)
 	return tl
 }
 

@@ -33,6 +33,10 @@ manifests: controller-gen crd-ref-docs ## Generate the CRD, RBAC and the API ref
 	@# The Helm chart carries copies of the generated CRD and RBAC rules (hack/chartcheck fails when they drift).
 	cp config/crd/bases/vpn.huaweicloud.io_vpnusers.yaml config/helm/vpnuser-operator/crds/
 	cp config/rbac/role.yaml config/helm/vpnuser-operator/files/manager-role.yaml
+	@# The alerting rules (one source, config/prometheus/rules) and the Grafana dashboard (generated
+	@# by hack/dashboard with its picture): the chart's copies and kustomize's PrometheusRule.
+	cp config/prometheus/rules/vpnuser-operator.rules.yaml config/helm/vpnuser-operator/files/prometheus-rules.yaml
+	hack/prometheusrule.sh > config/prometheus/rules/prometheusrule.yaml
 	"$(CRD_REF_DOCS)" --log-level=ERROR --source-path=./api --config=hack/crd-ref-docs.yaml --renderer=markdown \
 		--output-path=api/v1alpha1/reference.md
 
@@ -50,7 +54,7 @@ vet: ## Run go vet against code.
 
 GO_TEST_FLAGS ?= -race -count=1
 .PHONY: test
-test: manifests generate controlplane helm kustomize ## Run all tests (unit, fake cloud conformance, envtest on a real kube-apiserver built here, chart drift, Argo CD health).
+test: manifests generate controlplane helm kustomize promtool ## Run all tests (unit, fake cloud conformance, envtest on a real kube-apiserver built here, chart drift, Argo CD health).
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" CHARTCHECK_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-chaos
@@ -210,6 +214,16 @@ $(CRD_REF_DOCS): $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint locally if necessary.
 $(GOLANGCI_LINT): $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+## promtool checks and unit-tests the alerting rules (config/prometheus/rules). Its version
+## is the one hack/dashboard/go.mod pins for the PromQL parser (a test there checks they agree).
+PROMTOOL ?= $(LOCALBIN)/promtool
+PROMTOOL_VERSION ?= v0.316.0
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build promtool (Prometheus's rules checker) locally if necessary.
+$(PROMTOOL): $(LOCALBIN)
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary

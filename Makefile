@@ -37,6 +37,8 @@ manifests: controller-gen crd-ref-docs ## Generate the CRD, RBAC and the API ref
 	@# by hack/dashboard with its picture): the chart's copies and kustomize's PrometheusRule.
 	cp config/prometheus/rules/vpnuser-operator.rules.yaml config/helm/vpnuser-operator/files/prometheus-rules.yaml
 	hack/prometheusrule.sh > config/prometheus/rules/prometheusrule.yaml
+	cd hack/dashboard && go run . -out ../../config/grafana
+	cp config/grafana/vpnuser-operator.json config/helm/vpnuser-operator/files/grafana-dashboard.json
 	"$(CRD_REF_DOCS)" --log-level=ERROR --source-path=./api --config=hack/crd-ref-docs.yaml --renderer=markdown \
 		--output-path=api/v1alpha1/reference.md
 
@@ -55,6 +57,8 @@ vet: ## Run go vet against code.
 GO_TEST_FLAGS ?= -race -count=1
 .PHONY: test
 test: manifests generate controlplane helm kustomize promtool ## Run all tests (unit, fake cloud conformance, envtest on a real kube-apiserver built here, chart drift, Argo CD health).
+	@# hack/dashboard is a module of its own (the Prometheus and Grafana modules stay out of the operator's go.mod).
+	cd hack/dashboard && go test $(GO_TEST_FLAGS) ./...
 	KUBEBUILDER_ASSETS="$(K8S_BIN)" CHARTCHECK_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-chaos

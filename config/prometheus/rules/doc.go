@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package rules holds the alerting rules of the operator (vpnuser-operator.rules.yaml, the
 // single source of the chart's and kustomize's PrometheusRule) and the tests that run
 // promtool on them (check rules, and the unit tests in tests/), check that every alert is

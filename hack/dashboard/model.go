@@ -36,9 +36,10 @@ type model struct {
 }
 
 type panel struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
-	GridPos struct {
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	GridPos     struct {
 		X int `json:"x"`
 		Y int `json:"y"`
 		W int `json:"w"`

@@ -25,13 +25,14 @@ import (
 
 // The picture's geometry: Grafana's grid is 24 columns wide, its rows 30 px high.
 const (
-	colWidth  = 48
-	rowHeight = 30
-	margin    = 12
-	header    = 44
-	gap       = 4
-	charWidth = 6.0 // of the 10 px monospace font
-	lineStep  = 13
+	colWidth   = 48
+	rowHeight  = 30
+	margin     = 12
+	header     = 44
+	gap        = 4
+	charWidth  = 6.0 // of the 10 px monospace font
+	proseWidth = 6.2 // on average, of the 11 px sans-serif font
+	lineStep   = 13
 )
 
 // render draws the dashboard's layout as SVG: each panel at its grid position with its
@@ -100,8 +101,15 @@ func panelSVG(b *bytes.Buffer, p panel, x, y, w, h int) {
 			}
 		}
 	}
+	// The panel's description closes the panel, in prose.
+	about := wrap(p.Description, int(float64(w-20)/proseWidth))
+	maxLines -= len(about) + 1
 	if len(lines) > maxLines {
 		lines = append(lines[:maxLines-1], "  …")
+	}
+	for i, l := range about {
+		fmt.Fprintf(b, `<text x="%d" y="%d" fill="#8e8e9e" font-size="11" font-style="italic">%s</text>`+"\n",
+			x+12, y+h-14-(len(about)-1-i)*lineStep, esc(l))
 	}
 	for i, l := range lines {
 		fmt.Fprintf(b, `<text x="%d" y="%d" fill="#6e9fff" font-size="10" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" xml:space="preserve">%s</text>`+"\n",

@@ -226,6 +226,9 @@ PROMTOOL_VERSION ?= v0.316.0
 
 .PHONY: promtool
 promtool: $(PROMTOOL) ## Build promtool (Prometheus's rules checker) locally if necessary.
+# Without Prometheus's service discovery plugins (cloud SDKs, client-go), which the rules
+# commands do not use: a cold build takes a third of the CPU time and memory.
+$(PROMTOOL): export GOFLAGS += -tags=remove_all_sd
 $(PROMTOOL): $(LOCALBIN)
 	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 

@@ -24,7 +24,7 @@ if [ -n "$unformatted" ]; then
   status=1
 fi
 
-for mod in . hack/controlplane hack/controlplane/etcd hack/tools hack/release; do
+for mod in . hack/controlplane hack/controlplane/etcd hack/tools hack/release hack/dashboard; do
   if ! (cd "$mod" && go mod tidy -diff >/dev/null 2>&1); then
     echo "verify: go.mod/go.sum of $mod are not tidy (run 'go mod tidy' there)" >&2
     status=1
@@ -41,6 +41,9 @@ echo "verify: golangci-lint run" >&2
 # operator's go.mod).
 echo "verify: go vet and golangci-lint in hack/release" >&2
 (cd hack/release && go vet ./... && "$golangci_lint" run --config ../../.golangci.yml ./...) || status=1
+# hack/dashboard is a module of its own (the Grafana SDK and the PromQL parser).
+echo "verify: go vet and golangci-lint in hack/dashboard" >&2
+(cd hack/dashboard && go vet ./... && "$golangci_lint" run ./...) || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "verify: FAILED" >&2

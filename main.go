@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -57,9 +58,7 @@ import (
 	"github.com/vpnuser-operator/vpnuser-operator/internal/controller"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/preflight"
 	"github.com/vpnuser-operator/vpnuser-operator/internal/vpnapi"
-
 	// +kubebuilder:scaffold:imports
-	"net/url"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=v1.2.3".

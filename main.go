@@ -665,12 +665,28 @@ func runPreflight(operatorFlags *flag.FlagSet, args []string, mgr *managerOption
 		region = strings.TrimSpace(getenv(EnvRegion))
 	}
 	watch, _ := mgr.watchNamespaceList() // its error is in flagsErr
+	// A keyless source is checked as the operator would use it: its temporary credentials
+	// sign the read-only call.
+	var keyless vpnapi.CredentialsProvider
+	var keylessName string
+	var keylessErr error
+	if flagsErr == nil && cloud.defaultCredentials != defaultCredentialsNone {
+		if cfg, ok, err := cloud.keylessConfig(getenv, region); ok {
+			keylessName, keylessErr = "(--credentials-source="+cloud.keyless.resolve(getenv, cloud.credentialsDir)+")", err
+			if err == nil {
+				keyless, keylessName = cfg.Credentials, describeDefaultCredentials(cfg)
+			}
+		}
+	}
 	results := preflight.Run(context.Background(), preflight.Options{
 		FlagsError:              flagsErr,
 		Region:                  region,
 		Endpoint:                cloud.endpoint,
 		DefaultCredentials:      cloud.defaultCredentials != defaultCredentialsNone,
 		CredentialsDir:          cloud.credentialsDir,
+		Keyless:                 keyless,
+		KeylessName:             keylessName,
+		KeylessError:            keylessErr,
 		Getenv:                  getenv,
 		Cloud:                   cloud.config(region, nil),
 		ServerID:                *serverID,

@@ -20,6 +20,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -516,5 +518,50 @@ func TestKeylessClientsUseTheSourcesLimiter(t *testing.T) {
 	}
 	if clouds.Default == nil {
 		t.Fatal("no default client")
+	}
+}
+
+// The preflight checks a keyless source as the operator uses it: its temporary
+// credentials sign the read-only call, and a source that refuses is a failed check.
+func TestPreflightWithAKeylessSource(t *testing.T) {
+	fake := vpnapitest.NewServer(vpnapitest.DefaultOptions())
+	t.Cleanup(fake.Close)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(vpnapitest.DefaultPodIdentityToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		vpnapi.EnvContainerCredentialsURI: fake.URL + vpnapitest.PodIdentityPath,
+		vpnapi.EnvContainerTokenFile:      tokenFile,
+		vpnapi.EnvProjectID:               vpnapitest.DefaultProjectID,
+		EnvRegion:                         vpnapitest.DefaultRegion,
+		preflight.EnvServerID:             vpnapitest.DefaultServerID,
+	}
+	_, out := runPreflightWith(t, vars, "--vpn-endpoint", fake.URL, "--credentials-source", "pod-identity")
+	for _, check := range []string{preflight.CheckCredentials, preflight.CheckProject, preflight.CheckServer} {
+		if !strings.HasPrefix(lineOf(out, check), "OK ") {
+			t.Errorf("%s: %q", check, lineOf(out, check))
+		}
+	}
+	if l := lineOf(out, preflight.CheckCredentials); !strings.Contains(l, "keyless source") {
+		t.Errorf("credentials: the source is not named: %q", l)
+	}
+	issued := fake.IssuedCredentials()
+	var secrets []string
+	for _, c := range issued {
+		secrets = append(secrets, c.SecretKey, c.SecurityToken)
+	}
+	secrets = append(secrets, vpnapitest.DefaultPodIdentityToken)
+	if leaks := leakcheck.Find(out, secrets); len(leaks) > 0 {
+		t.Errorf("the output shows %d secret values", len(leaks))
+	}
+
+	// An agent that refuses the token fails the check, with the source's hint.
+	if err := os.WriteFile(tokenFile, []byte("not-the-agent-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runPreflightWith(t, vars, "--vpn-endpoint", fake.URL, "--credentials-source", "pod-identity")
+	if l := lineOf(out, preflight.CheckCredentials); code != 1 || !strings.HasPrefix(l, "FAIL credentials:") || !strings.Contains(l, "--credentials-source") {
+		t.Errorf("refused token: exit %d, %q", code, l)
 	}
 }

@@ -168,6 +168,9 @@ func (r *run) getEndpoint(ctx context.Context, u *url.URL) (status int, elapsed 
 
 // credentialsSource describes where the credentials are read from, never a value.
 func (r *run) credentialsSource() string {
+	if r.o.Keyless != nil || r.o.KeylessError != nil {
+		return "the keyless source " + r.o.KeylessName
+	}
 	if r.o.CredentialsDir != "" {
 		return "the files in " + r.o.CredentialsDir + " (--cloud-credentials-dir)"
 	}
@@ -176,6 +179,9 @@ func (r *run) credentialsSource() string {
 
 // credentialsFix is the hint for credentials that cannot be read.
 func (r *run) credentialsFix() string {
+	if r.o.Keyless != nil || r.o.KeylessError != nil {
+		return "check the source's environment and that it answers (README, Keyless credentials), or pin another with --credentials-source"
+	}
 	names := vpnapi.EnvAccessKey + ", " + vpnapi.EnvSecretKey + " and " + vpnapi.EnvProjectID
 	if r.o.CredentialsDir != "" {
 		return "mount a Secret with the keys " + names + " at " + r.o.CredentialsDir
@@ -192,7 +198,13 @@ func (r *run) checkCredentials(ctx context.Context) Result {
 		return res
 	}
 	var provider vpnapi.CredentialsProvider
-	if r.o.CredentialsDir != "" {
+	if r.o.KeylessError != nil {
+		res.Status, res.Detail, res.Fix = StatusFail, oneLine(r.o.KeylessError.Error()), r.credentialsFix()
+		return res
+	}
+	if r.o.Keyless != nil {
+		provider = r.o.Keyless
+	} else if r.o.CredentialsDir != "" {
 		provider = vpnapi.NewFileCredentials(r.o.CredentialsDir)
 	} else {
 		c, err := vpnapi.EnvCredentials(r.o.Getenv)

@@ -112,7 +112,13 @@ type Options struct {
 	DefaultCredentials bool
 	// CredentialsDir is --cloud-credentials-dir; "" reads the credentials from Getenv.
 	CredentialsDir string
-	Getenv         func(string) string
+	// Keyless, when set, is the operator's keyless source (--credentials-source, or auto
+	// finding one), named KeylessName; KeylessError is why it could not be made. Either
+	// replaces the keys of CredentialsDir and Getenv.
+	Keyless      vpnapi.CredentialsProvider
+	KeylessName  string
+	KeylessError error
+	Getenv       func(string) string
 	// Cloud is the operator's client configuration without credentials (user agent,
 	// timeout); the preflight makes its own client of it, without retries.
 	Cloud vpnapi.Config

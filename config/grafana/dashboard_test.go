@@ -19,7 +19,6 @@ package grafana
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -27,38 +26,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vpnuser-operator/vpnuser-operator/internal/testtools"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-
-	"github.com/vpnuser-operator/vpnuser-operator/internal/controlplane"
 )
 
 const (
 	chartDir  = "config/helm/vpnuser-operator"
 	dataKey   = "vpnuser-operator.json"
 	dashboard = "config/grafana/vpnuser-operator.json"
-	// requireToolsEnv makes a missing bin/helm or bin/kustomize a failure instead of a
-	// skip, as in hack/chartcheck; `make test` sets it.
-	requireToolsEnv = "CHARTCHECK_REQUIRE_TOOLS"
 )
 
+// tools returns the repository root and the paths of helm and kustomize.
 func tools(t *testing.T) (root, helm, kustomize string) {
 	t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helm = filepath.Join(root, "bin", "helm")
-	kustomize = filepath.Join(root, "bin", "kustomize")
-	for _, p := range []string{helm, kustomize} {
-		if _, err := os.Stat(p); err != nil {
-			msg := fmt.Sprintf("%s is not built: run 'make helm kustomize'", p)
-			if os.Getenv(requireToolsEnv) != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	return root, helm, kustomize
+	return testtools.Root(t), testtools.Bin(t, "helm", "make helm"), testtools.Bin(t, "kustomize", "make kustomize")
 }
 
 // configMaps renders with the tool and returns the dashboard ConfigMaps (those with the

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vpnuser-operator/vpnuser-operator/internal/controlplane"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/testtools"
 )
 
 const (
@@ -27,43 +28,13 @@ const (
 	crdFile   = "vpn.huaweicloud.io_vpnusers.yaml"
 )
 
-// requireToolsEnv makes a missing bin/helm or bin/kustomize a failure instead of a skip;
-// `make chart-check` sets it.
-const requireToolsEnv = "CHARTCHECK_REQUIRE_TOOLS"
-
 // tools returns the repository root and the paths of helm and kustomize.
 func tools(t *testing.T) (root, helm, kustomize string) {
 	t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helm = filepath.Join(root, "bin", "helm")
-	kustomize = filepath.Join(root, "bin", "kustomize")
-	for _, p := range []string{helm, kustomize} {
-		if _, err := os.Stat(p); err != nil {
-			msg := fmt.Sprintf("%s is not built: run 'make helm kustomize' (or 'make chart-check')", p)
-			if os.Getenv(requireToolsEnv) != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	return root, helm, kustomize
+	return testtools.Root(t), testtools.Bin(t, "helm", "make helm"), testtools.Bin(t, "kustomize", "make kustomize")
 }
 
-func run(t *testing.T, dir, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
+var run = testtools.Run
 
 // objects decodes a multi-document YAML stream, keyed by "Kind/name".
 func objects(t *testing.T, data []byte) map[string]*unstructured.Unstructured {

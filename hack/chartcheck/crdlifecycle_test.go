@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/vpnuser-operator/vpnuser-operator/internal/controlplane"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/testtools"
 )
 
 const crdName = "vpnusers.vpn.huaweicloud.io"
@@ -44,7 +45,7 @@ func startCluster(t *testing.T) *cluster {
 	root, helm, _ := tools(t)
 	bin, err := controlplane.BinDir()
 	if err != nil {
-		if os.Getenv(requireToolsEnv) != "" {
+		if os.Getenv(testtools.RequireEnv) != "" {
 			t.Fatal(err)
 		}
 		t.Skip(err)

@@ -19,10 +19,8 @@ package rules
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,7 +31,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/vpnuser-operator/vpnuser-operator/internal/controlplane"
+	"github.com/vpnuser-operator/vpnuser-operator/internal/testtools"
 )
 
 const (
@@ -41,9 +39,6 @@ const (
 	chartDir  = "config/helm/vpnuser-operator"
 	// runbooks is where every runbook_url points: a section of the README.
 	runbooks = "https://github.com/vpnuser-operator/vpnuser-operator/blob/main/README.md#"
-	// requireToolsEnv makes a missing bin/promtool (or helm, kustomize) a failure instead
-	// of a skip, as in hack/chartcheck; `make test` sets it.
-	requireToolsEnv = "CHARTCHECK_REQUIRE_TOOLS"
 )
 
 type rule struct {
@@ -74,42 +69,16 @@ type unitTests struct {
 	} `json:"tests"`
 }
 
-// tool returns the path of the binary under bin/, skipping (or failing when required)
-// when it is not built.
-func tool(t *testing.T, root, name, target string) string {
+// tool is bin/name, built by `make target`.
+func tool(t *testing.T, _, name, target string) string {
 	t.Helper()
-	p := filepath.Join(root, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("%s is not built: run 'make %s'", p, target)
-		if os.Getenv(requireToolsEnv) != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testtools.Bin(t, name, "make "+target)
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := controlplane.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-func run(t *testing.T, dir, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, out, stderr.String())
-	}
-	return out
-}
+var (
+	repoRoot = testtools.Root
+	run      = testtools.Run
+)
 
 // readYAML decodes the file; strictly (no unknown field) into the rules types, which
 // cover all of Prometheus's rule fields.
